@@ -1,0 +1,52 @@
+//! The Lambda service: control plane (restJson1), execution environments as
+//! real child processes, and a Runtime API listener per environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Log format of a function (`LoggingConfig.LogFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// AWS's default text lines (`START RequestId: ...`, `REPORT ...`).
+    #[default]
+    Text,
+    /// `platform.*` JSON records.
+    Json,
+}
+
+/// A function definition: everything needed to start and describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    /// Function name, e.g. `vanta-vuln-sync`.
+    pub name: String,
+    /// Path of the executable that plays the role of `bootstrap`.
+    pub executable: PathBuf,
+    /// `MemorySize` in MB.
+    pub memory_mb: u32,
+    /// `Timeout` in seconds.
+    pub timeout_s: u32,
+    /// `Environment.Variables`.
+    pub environment: BTreeMap<String, String>,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// `LoggingConfig.LogFormat`.
+    pub log_format: LogFormat,
+    /// `Description`.
+    pub description: String,
+}
+
+impl FunctionSpec {
+    /// A definition with AWS's defaults (128 MB, 3 s, x86_64, Text).
+    pub fn new(name: impl Into<String>, executable: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            executable: executable.into(),
+            memory_mb: 128,
+            timeout_s: 3,
+            environment: BTreeMap::new(),
+            architecture: "x86_64".to_string(),
+            log_format: LogFormat::Text,
+            description: String::new(),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! vanta-vuln-sync: the sync engine. (Skeleton: filled by issue 3.)

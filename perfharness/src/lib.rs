@@ -1,0 +1,1 @@
+//! perfharness: Lambda benchmark harness. (Skeleton: filled by issue 5.)
