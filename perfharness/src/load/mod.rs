@@ -2,5 +2,6 @@
 //! open (`--rate`) model, with a per-second time series.
 
 pub mod chart;
+pub mod engine;
 pub mod schedule;
 pub mod series;

@@ -29,7 +29,7 @@ impl OpenSchedule {
     /// `rate·ramp/2 + rate·(t − ramp)` after it; invocation `i` is due when
     /// `N(t) = i`, so the first one leaves at once.
     pub fn offset(&self, i: u64) -> Option<Duration> {
-        if i >= self.max_count || !(self.rate > 0.0) {
+        if i >= self.max_count || self.rate.is_nan() || self.rate <= 0.0 {
             return None;
         }
         let i = i as f64;
