@@ -4,6 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+mod config;
+mod control;
+mod environment;
+mod memory;
+pub mod platform_log;
+mod runtime_api;
+mod service;
+
+pub use platform_log::billed_duration_ms;
+pub use service::{LambdaService, LambdaSettings};
+
 /// Log format of a function (`LoggingConfig.LogFormat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {

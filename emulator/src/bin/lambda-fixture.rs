@@ -1,0 +1,154 @@
+//! `lambda-fixture`: a small Rust Lambda whose behaviour is set by its
+//! environment and its payload, used by the emulator's tests and as the
+//! harness's reference no-op function. Built on `lambda_runtime` + tokio like
+//! the real function, so its cold start is a fair baseline.
+//!
+//! Environment:
+//! - `FIXTURE_INIT_SLEEP_MS=N`: sleep N ms during init.
+//! - `FIXTURE_INIT_FAIL=exit`: exit with status 3 during init;
+//!   any other non-empty value: post `/runtime/init/error`, then exit 1.
+//!
+//! Payload (every field optional, `{}` is a no-op):
+//! `{"sleepMs","allocMb","logLines","returnBytes","crash","exitCode","hang","error"}`.
+//!
+//! At the end of init it prints `FIXTURE_INIT_MS <float>`: its own measured
+//! init time, from `main` entry to right before the runtime's first `/next`.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::{json, Value};
+
+fn main() {
+    let started = Instant::now();
+    let init_sleep_ms = std::env::var("FIXTURE_INIT_SLEEP_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if init_sleep_ms > 0 {
+        std::thread::sleep(Duration::from_millis(init_sleep_ms));
+    }
+    match std::env::var("FIXTURE_INIT_FAIL").ok().as_deref() {
+        None | Some("") | Some("0") => {}
+        Some("exit") => {
+            println!("fixture: exiting during init as asked");
+            std::process::exit(3);
+        }
+        Some(other) => {
+            println!("fixture: failing init as asked ({other})");
+            post_init_error(other);
+            std::process::exit(1);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fixture: cannot start tokio: {e}");
+            std::process::exit(1);
+        }
+    };
+    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+    println!("FIXTURE_INIT_MS {init_ms:.3}");
+    let result = runtime.block_on(lambda_runtime::run(service_fn(move |event| {
+        handle(event, init_ms)
+    })));
+    if let Err(e) = result {
+        eprintln!("fixture: runtime stopped: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Posts an init error to the Runtime API with a blocking HTTP/1.1 request,
+/// the way a runtime that fails before its event loop would.
+fn post_init_error(reason: &str) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = json!({
+        "errorType": "Fixture.InitError",
+        "errorMessage": format!("init failed on purpose: {reason}"),
+        "stackTrace": [],
+    })
+    .to_string();
+    let Ok(mut stream) = std::net::TcpStream::connect(&api) else {
+        return;
+    };
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nLambda-Runtime-Function-Error-Type: Fixture.InitError\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+    }
+}
+
+fn field_u64(payload: &Value, name: &str) -> u64 {
+    payload.get(name).and_then(Value::as_u64).unwrap_or(0)
+}
+
+async fn handle(event: LambdaEvent<Value>, init_ms: f64) -> Result<Value, Diagnostic> {
+    let payload = event.payload;
+    let sleep_ms = field_u64(&payload, "sleepMs");
+    if sleep_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    }
+    let alloc_mb = field_u64(&payload, "allocMb");
+    let mut touched = 0u64;
+    if alloc_mb > 0 {
+        // Touch every page so the allocation is resident, not just reserved.
+        let mut block = vec![0u8; (alloc_mb as usize) << 20];
+        for page in block.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        touched = block.iter().step_by(4096).map(|b| u64::from(*b)).sum();
+        drop(std::hint::black_box(block));
+    }
+    let log_lines = field_u64(&payload, "logLines");
+    if log_lines > 0 {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for i in 0..log_lines {
+            let _ = writeln!(out, "fixture log line {i}");
+        }
+        let _ = out.flush();
+    }
+    if payload.get("hang").and_then(Value::as_bool) == Some(true) {
+        println!("fixture: hanging as asked");
+        std::future::pending::<()>().await;
+    }
+    let exit_code = payload.get("exitCode").and_then(Value::as_i64);
+    if payload.get("crash").and_then(Value::as_bool) == Some(true) || exit_code.is_some() {
+        let code = exit_code.unwrap_or(1) as i32;
+        println!("fixture: exiting with status {code} as asked");
+        std::process::exit(code);
+    }
+    if let Some(message) = payload.get("error") {
+        let message = match message {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        return Err(Diagnostic {
+            error_type: "Fixture.Error".to_string(),
+            error_message: message,
+        });
+    }
+    let return_bytes = field_u64(&payload, "returnBytes") as usize;
+    let mut answer = json!({
+        "ok": true,
+        "requestId": event.context.request_id,
+        "initMs": init_ms,
+    });
+    if alloc_mb > 0 {
+        answer["allocatedMb"] = json!(alloc_mb);
+        answer["pagesTouched"] = json!(touched);
+    }
+    if return_bytes > 0 {
+        answer["data"] = Value::String("x".repeat(return_bytes));
+    }
+    Ok(answer)
+}
