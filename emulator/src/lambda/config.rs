@@ -113,7 +113,10 @@ pub(crate) fn code_digest(spec: &FunctionSpec) -> (u64, String) {
         }
         bytes.extend_from_slice(&state.to_le_bytes());
     }
-    (size, base64::engine::general_purpose::STANDARD.encode(bytes))
+    (
+        size,
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    )
 }
 
 impl Description {

@@ -173,10 +173,14 @@ fn parse_target(raw: &str) -> Result<Target, AwsError> {
         [name, q] => (*name, Some(*q), None, None),
         [account, "function", name] => (*name, None, None, Some(*account)),
         [account, "function", name, q] => (*name, Some(*q), None, Some(*account)),
-        ["arn", partition, "lambda", region, account, "function", name] if partition.starts_with("aws") => {
+        ["arn", partition, "lambda", region, account, "function", name]
+            if partition.starts_with("aws") =>
+        {
             (*name, None, Some(*region), Some(*account))
         }
-        ["arn", partition, "lambda", region, account, "function", name, q] if partition.starts_with("aws") => {
+        ["arn", partition, "lambda", region, account, "function", name, q]
+            if partition.starts_with("aws") =>
+        {
             (*name, Some(*q), Some(*region), Some(*account))
         }
         _ => return Err(invalid()),
@@ -212,11 +216,9 @@ fn resolve(
 ) -> Result<Arc<Function>, AwsError> {
     let target = parse_target(raw)?;
     let qualifier = match (target.qualifier, query_qualifier.filter(|q| !q.is_empty())) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(AwsError::invalid_parameter(
-                "The derived qualifier from the function name does not match the specified qualifier.",
-            ))
-        }
+        (Some(a), Some(b)) if a != b => return Err(AwsError::invalid_parameter(
+            "The derived qualifier from the function name does not match the specified qualifier.",
+        )),
         (Some(a), _) => Some(a),
         (None, b) => b,
     };
@@ -285,7 +287,10 @@ async fn route(service: &LambdaService, req: Request<Bytes>) -> Result<Response<
     }
 }
 
-fn list_functions(service: &LambdaService, req: &Request<Bytes>) -> Result<Response<Bytes>, AwsError> {
+fn list_functions(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, AwsError> {
     let max_items = match query_param(req, "MaxItems") {
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=10_000).contains(&n) => n,
@@ -320,7 +325,11 @@ fn list_functions(service: &LambdaService, req: &Request<Bytes>) -> Result<Respo
     Ok(ok_json(body))
 }
 
-fn get_function(service: &LambdaService, req: &Request<Bytes>, name: &str) -> Result<Response<Bytes>, AwsError> {
+fn get_function(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
     let function = resolve(service, name, query_param(req, "Qualifier"))?;
     let state = function.lock();
     let mut body = json!({
@@ -342,7 +351,11 @@ fn get_function(service: &LambdaService, req: &Request<Bytes>, name: &str) -> Re
     Ok(ok_json(body))
 }
 
-fn get_configuration(service: &LambdaService, req: &Request<Bytes>, name: &str) -> Result<Response<Bytes>, AwsError> {
+fn get_configuration(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
     let function = resolve(service, name, query_param(req, "Qualifier"))?;
     let body = function.lock().desc.to_json();
     Ok(ok_json(body))
@@ -352,8 +365,9 @@ fn parse_body(req: &Request<Bytes>) -> Result<Value, AwsError> {
     if req.body().is_empty() {
         return Ok(json!({}));
     }
-    let value: Value = serde_json::from_slice(req.body())
-        .map_err(|e| AwsError::invalid_content(format!("Could not parse request body into json: {e}")))?;
+    let value: Value = serde_json::from_slice(req.body()).map_err(|e| {
+        AwsError::invalid_content(format!("Could not parse request body into json: {e}"))
+    })?;
     if !value.is_object() {
         return Err(AwsError::invalid_content(
             "Could not parse request body into json: expected a JSON object",
@@ -362,7 +376,13 @@ fn parse_body(req: &Request<Bytes>) -> Result<Value, AwsError> {
     Ok(value)
 }
 
-fn int_field(body: &Value, field: &str, camel: &str, min: i64, max: i64) -> Result<Option<u32>, AwsError> {
+fn int_field(
+    body: &Value,
+    field: &str,
+    camel: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<u32>, AwsError> {
     let Some(v) = body.get(field).filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -384,7 +404,11 @@ fn int_field(body: &Value, field: &str, camel: &str, min: i64, max: i64) -> Resu
     Ok(Some(n as u32))
 }
 
-fn update_configuration(service: &LambdaService, req: &Request<Bytes>, name: &str) -> Result<Response<Bytes>, AwsError> {
+fn update_configuration(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
     let function = resolve(service, name, None)?;
     let body = parse_body(req)?;
     let memory = int_field(&body, "MemorySize", "memorySize", 128, 10_240)?;
@@ -409,11 +433,9 @@ fn update_configuration(service: &LambdaService, req: &Request<Bytes>, name: &st
             let vars = match env.get("Variables") {
                 None | Some(Value::Null) => serde_json::Map::new(),
                 Some(Value::Object(map)) => map.clone(),
-                Some(_) => {
-                    return Err(AwsError::invalid_content(
-                        "Could not parse request body into json: Environment.Variables must be a map",
-                    ))
-                }
+                Some(_) => return Err(AwsError::invalid_content(
+                    "Could not parse request body into json: Environment.Variables must be a map",
+                )),
             };
             let mut out = std::collections::BTreeMap::new();
             for (k, v) in &vars {
@@ -499,7 +521,10 @@ fn update_configuration(service: &LambdaService, req: &Request<Bytes>, name: &st
     Ok(ok_json(state.desc.to_json()))
 }
 
-fn apply_logging(config: &mut EnvConfig, logging: &serde_json::Map<String, Value>) -> Result<(), AwsError> {
+fn apply_logging(
+    config: &mut EnvConfig,
+    logging: &serde_json::Map<String, Value>,
+) -> Result<(), AwsError> {
     let text_field = |name: &str| -> Result<Option<String>, AwsError> {
         match logging.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -533,8 +558,14 @@ fn apply_logging(config: &mut EnvConfig, logging: &serde_json::Map<String, Value
         }
     }
     if config.spec.log_format == LogFormat::Json {
-        config.application_log_level = Some(app.or(config.application_log_level.take()).unwrap_or_else(|| "INFO".into()));
-        config.system_log_level = Some(sys.or(config.system_log_level.take()).unwrap_or_else(|| "INFO".into()));
+        config.application_log_level = Some(
+            app.or(config.application_log_level.take())
+                .unwrap_or_else(|| "INFO".into()),
+        );
+        config.system_log_level = Some(
+            sys.or(config.system_log_level.take())
+                .unwrap_or_else(|| "INFO".into()),
+        );
     } else {
         if app.is_some() || sys.is_some() {
             return Err(AwsError::invalid_parameter(
@@ -560,7 +591,11 @@ fn apply_logging(config: &mut EnvConfig, logging: &serde_json::Map<String, Value
     Ok(())
 }
 
-fn put_concurrency(service: &LambdaService, req: &Request<Bytes>, name: &str) -> Result<Response<Bytes>, AwsError> {
+fn put_concurrency(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
     let function = resolve(service, name, None)?;
     let body = parse_body(req)?;
     let Some(n) = int_field(
@@ -604,7 +639,11 @@ fn get_concurrency(service: &LambdaService, name: &str) -> Result<Response<Bytes
     }))
 }
 
-async fn invoke(service: &LambdaService, req: Request<Bytes>, name: &str) -> Result<Response<Bytes>, AwsError> {
+async fn invoke(
+    service: &LambdaService,
+    req: Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
     let function = resolve(service, name, query_param(&req, "Qualifier"))?;
     let header = |name: &str| {
         req.headers()
@@ -612,7 +651,8 @@ async fn invoke(service: &LambdaService, req: Request<Bytes>, name: &str) -> Res
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let invocation_type = header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
+    let invocation_type =
+        header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
     let limit = match invocation_type.as_str() {
         "RequestResponse" | "DryRun" => MAX_SYNC_PAYLOAD,
         "Event" => MAX_ASYNC_PAYLOAD,
@@ -711,9 +751,15 @@ async fn invoke(service: &LambdaService, req: Request<Bytes>, name: &str) -> Res
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+            headers.insert(
+                "x-amz-executed-version",
+                HeaderValue::from_static("$LATEST"),
+            );
             if outcome.function_error {
-                headers.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+                headers.insert(
+                    "x-amz-function-error",
+                    HeaderValue::from_static("Unhandled"),
+                );
             }
             if let Some(log) = outcome.log_tail {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(log.as_bytes());
@@ -741,8 +787,14 @@ mod tests {
         let t = parse_target("arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST")
             .ok()
             .unwrap();
-        assert_eq!((t.name.as_str(), t.qualifier.as_deref()), ("f", Some("$LATEST")));
-        assert_eq!(parse_target("bad name").err().unwrap().code, "ValidationException");
+        assert_eq!(
+            (t.name.as_str(), t.qualifier.as_deref()),
+            ("f", Some("$LATEST"))
+        );
+        assert_eq!(
+            parse_target("bad name").err().unwrap().code,
+            "ValidationException"
+        );
         assert_eq!(
             parse_target("arn:aws:lambda:eu-west-1:123456789012:function:f")
                 .err()

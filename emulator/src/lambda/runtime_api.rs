@@ -259,7 +259,11 @@ fn error_type_header(req: &Request<Incoming>) -> Option<String> {
 fn body_error_type(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("errorType")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "Runtime.Unknown".to_string())
 }
 

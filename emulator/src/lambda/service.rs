@@ -55,7 +55,10 @@ pub struct LambdaService {
 impl std::fmt::Debug for LambdaService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LambdaService")
-            .field("functions", &self.inner.functions.keys().collect::<Vec<_>>())
+            .field(
+                "functions",
+                &self.inner.functions.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -274,11 +277,8 @@ impl LambdaService {
             }
             for (pid, mut exited) in live {
                 super::environment::kill_group(pid);
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    exited.wait_for(|done| *done),
-                )
-                .await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), exited.wait_for(|done| *done))
+                    .await;
                 // A waiter that never reports (runtime gone) must not loop us.
                 self.inner
                     .processes
@@ -296,7 +296,12 @@ impl LambdaService {
     /// Applies a configuration change: new revision, `InProgress`, every
     /// environment retired; `Successful` with another revision after the
     /// configured delay.
-    pub(crate) fn begin_update(&self, function: &Arc<Function>, state: &mut FunctionState, config: EnvConfig) {
+    pub(crate) fn begin_update(
+        &self,
+        function: &Arc<Function>,
+        state: &mut FunctionState,
+        config: EnvConfig,
+    ) {
         state.desc.config = Arc::new(config);
         state.desc.revision_id = uuid4();
         state.desc.last_modified = last_modified_now();
@@ -342,11 +347,7 @@ impl LambdaService {
                     instance_id
                 );
                 Environment {
-                    sink: LogSink::new(
-                        self.inner.logs.clone(),
-                        config.log_group.clone(),
-                        stream,
-                    ),
+                    sink: LogSink::new(self.inner.logs.clone(), config.log_group.clone(), stream),
                     instance_id,
                     generation: state.generation,
                     config,
@@ -430,8 +431,22 @@ impl LambdaService {
         let timed_out = matches!(failure.kind, InitFailureKind::Timeout);
         self.log(
             env,
-            || platform_log::init_report_text(failure.elapsed_ms, phase, timed_out, failure.error_type()),
-            || platform_log::init_report_json(failure.elapsed_ms, phase, timed_out, failure.error_type()),
+            || {
+                platform_log::init_report_text(
+                    failure.elapsed_ms,
+                    phase,
+                    timed_out,
+                    failure.error_type(),
+                )
+            },
+            || {
+                platform_log::init_report_json(
+                    failure.elapsed_ms,
+                    phase,
+                    timed_out,
+                    failure.error_type(),
+                )
+            },
         );
     }
 
@@ -553,7 +568,8 @@ impl LambdaService {
             cognito_identity: None,
         };
         let mut delivered: Option<Instant> = None;
-        let mut deadline = tokio::time::Instant::from_std(invoke_start.unwrap_or_else(Instant::now) + timeout);
+        let mut deadline =
+            tokio::time::Instant::from_std(invoke_start.unwrap_or_else(Instant::now) + timeout);
         let ending = if sandbox.deliveries.try_send(delivery).is_err() {
             Ending::Crashed("exit status 1".into())
         } else {
@@ -630,7 +646,9 @@ impl LambdaService {
                 true,
             ),
             Ending::Crashed(description) => {
-                let message = format!("RequestId: {request_id} Error: Runtime exited with error: {description}");
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                );
                 if !config.is_json() {
                     sandbox.drain_output();
                     env.sink.system(format!("{message}\nRuntime.ExitError\n"));
@@ -644,7 +662,9 @@ impl LambdaService {
                 )
             }
             Ending::OutOfMemory => {
-                let message = format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed");
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+                );
                 if !config.is_json() {
                     sandbox.drain_output();
                     env.sink.system(format!("{message}\nRuntime.OutOfMemory\n"));
