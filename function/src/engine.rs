@@ -1,0 +1,811 @@
+//! The sync itself: three concurrent pagers streaming into Parquet on S3, the
+//! commit protocol, and checkpoint/continue before the invocation deadline.
+//!
+//! Each pager owns its stream's cursor, open part file and statistics, so a
+//! checkpoint taken at a page boundary captures exactly the records written:
+//! resuming from it neither loses nor repeats one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::event::SyncEvent;
+use crate::sink::parquet::{ParquetRecord, PartWriter, SCHEMA_VERSION};
+use crate::sink::s3::{Bucket, S3Error, Upload, MIN_PART_BYTES};
+use crate::stats::{AssetStats, RemediationStats, SyncStats, VulnerabilityStats};
+use crate::vanta::model::{Page, Remediation, Vulnerability, VulnerableAsset};
+use crate::vanta::{Endpoint, VantaClient, VantaError};
+
+const CHECKPOINT_VERSION: u32 = 1;
+
+/// Tuning of the engine; the defaults are the production values.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Rows per Parquet row group (a row group is flushed every this many rows).
+    pub rows_per_row_group: usize,
+    /// A part file is closed and the next one started past this size.
+    pub max_file_bytes: usize,
+    /// Size of each multipart upload part (at least S3's 5 MiB minimum).
+    pub part_bytes: usize,
+    /// Pages fetched ahead of the writer, per stream.
+    pub prefetch_pages: usize,
+    /// Remaining time under which the run checkpoints and continues.
+    pub checkpoint_margin: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            rows_per_row_group: 10_000,
+            max_file_bytes: 128 * 1024 * 1024,
+            part_bytes: MIN_PART_BYTES,
+            prefetch_pages: 4,
+            checkpoint_margin: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How a checkpointed run is continued in a fresh invocation.
+#[derive(Clone, Debug)]
+pub enum Continuer {
+    /// Invoke this function asynchronously (`InvocationType=Event`).
+    Lambda {
+        /// The Lambda client.
+        client: aws_sdk_lambda::Client,
+        /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`).
+        function_name: String,
+    },
+    /// Collect the continuation payloads (tests and local drivers resume them).
+    Collect(Arc<std::sync::Mutex<Vec<Value>>>),
+}
+
+impl Continuer {
+    /// A collector and the list it fills.
+    pub fn collector() -> (Self, Arc<std::sync::Mutex<Vec<Value>>>) {
+        let list = Arc::new(std::sync::Mutex::new(Vec::new()));
+        (Self::Collect(list.clone()), list)
+    }
+
+    async fn continue_with(&self, payload: Value) -> Result<(), SyncError> {
+        match self {
+            Continuer::Lambda {
+                client,
+                function_name,
+            } => {
+                client
+                    .invoke()
+                    .function_name(function_name)
+                    .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                    .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        SyncError::Continuation(
+                            aws_sdk_lambda::error::DisplayErrorContext(e).to_string(),
+                        )
+                    })?;
+                Ok(())
+            }
+            Continuer::Collect(list) => {
+                list.lock()
+                    .map_err(|_| SyncError::Continuation("collector poisoned".into()))?
+                    .push(payload);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Vanta could not be read.
+    #[error(transparent)]
+    Vanta(#[from] VantaError),
+    /// S3 could not be written or read.
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    /// Records could not be encoded.
+    #[error("cannot encode Parquet for {dataset}: {message}")]
+    Parquet {
+        /// The dataset.
+        dataset: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
+    /// Vanta's paging broke its own contract.
+    #[error("Vanta returned an inconsistent page for GET {endpoint}: {reason}")]
+    Protocol {
+        /// Request path.
+        endpoint: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The `resume` key names no checkpoint.
+    #[error("checkpoint s3://{bucket}/{key} does not exist; was the run already completed or the key mistyped?")]
+    CheckpointMissing {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// The checkpoint cannot be used.
+    #[error("checkpoint s3://{bucket}/{key} cannot be used: {reason}")]
+    CheckpointInvalid {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A dry run cannot checkpoint, and the deadline came first.
+    #[error("the dry run did not finish before the checkpoint margin; a dry run cannot checkpoint (raise the timeout or lower CHECKPOINT_MARGIN_S)")]
+    DryRunOutOfTime,
+    /// Invoking the continuation failed.
+    #[error("cannot invoke the continuation: {0}")]
+    Continuation(String),
+    /// A pager task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `complete` or `continued`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Status {
+    /// The snapshot is committed (or, for a dry run, fully fetched).
+    Complete,
+    /// A checkpoint was written and a continuation invoked.
+    Continued,
+}
+
+/// Records per record type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Vulnerabilities.
+    pub vulnerabilities: u64,
+    /// Remediations.
+    pub remediations: u64,
+    /// Vulnerable assets.
+    pub vulnerable_assets: u64,
+}
+
+impl Counts {
+    /// Sum of the three.
+    pub fn total(&self) -> u64 {
+        self.vulnerabilities + self.remediations + self.vulnerable_assets
+    }
+
+    fn minus(&self, other: &Counts) -> Counts {
+        Counts {
+            vulnerabilities: self.vulnerabilities - other.vulnerabilities,
+            remediations: self.remediations - other.remediations,
+            vulnerable_assets: self.vulnerable_assets - other.vulnerable_assets,
+        }
+    }
+}
+
+/// The invocation result (serialized as the Lambda response).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncOutcome {
+    /// `complete` or `continued`.
+    pub status: Status,
+    /// The run's id (shared by every invocation of one run).
+    pub run_id: String,
+    /// `s3://bucket/prefix/snapshots/dt=…/run=…/`; absent for a dry run.
+    pub snapshot: Option<String>,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Records of the run so far.
+    pub counts: Counts,
+    /// Pages of the run so far.
+    pub pages: u64,
+    /// Retried requests of the run so far.
+    pub retries: u64,
+    /// This invocation's duration.
+    pub duration_ms: u64,
+    /// Headline statistics (complete runs: final; continued: so far).
+    pub statistics: Value,
+    /// The checkpoint key, when continued.
+    pub checkpoint: Option<String>,
+    /// 1 for the first invocation of the run, 2 for its first continuation, …
+    pub invocation: u32,
+    /// The statistics' as-of instant.
+    pub as_of: String,
+    /// Records fetched by this invocation.
+    #[serde(skip)]
+    pub fetched: Counts,
+    /// Records written to Parquet by this invocation.
+    #[serde(skip)]
+    pub stored: u64,
+    /// The full statistics (for `stats.json` and metrics).
+    #[serde(skip)]
+    pub stats: SyncStats,
+}
+
+/// One Parquet file of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartFile {
+    /// Object key.
+    pub key: String,
+    /// Object size.
+    pub size_bytes: u64,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+/// Progress of one stream.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamState<S> {
+    /// `pageCursor` of the next page to fetch (`None` = from the start or done).
+    pub cursor: Option<String>,
+    /// The last page has been written.
+    pub done: bool,
+    /// Records written.
+    pub records: u64,
+    /// Pages written.
+    pub pages: u64,
+    /// Closed part files.
+    pub parts: Vec<PartFile>,
+    /// Statistics of the records written.
+    pub stats: S,
+}
+
+/// Everything needed to continue a run: written to S3 before continuing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// Format version.
+    pub version: u32,
+    /// The run's id.
+    pub run_id: String,
+    /// The statistics' as-of instant.
+    pub as_of: DateTime<Utc>,
+    /// Start of the run's first invocation.
+    pub started_at: DateTime<Utc>,
+    /// Destination bucket.
+    pub bucket: String,
+    /// Key prefix of the snapshot, ending in `/`.
+    pub run_prefix: String,
+    /// Invocations completed so far.
+    pub invocations: u32,
+    /// Retries so far.
+    pub retries: u64,
+    /// Vulnerability stream.
+    pub vulnerabilities: StreamState<VulnerabilityStats>,
+    /// Remediation stream.
+    pub remediations: StreamState<RemediationStats>,
+    /// Asset stream.
+    pub vulnerable_assets: StreamState<AssetStats>,
+}
+
+impl Checkpoint {
+    fn counts(&self) -> Counts {
+        Counts {
+            vulnerabilities: self.vulnerabilities.records,
+            remediations: self.remediations.records,
+            vulnerable_assets: self.vulnerable_assets.records,
+        }
+    }
+
+    fn pages(&self) -> u64 {
+        self.vulnerabilities.pages + self.remediations.pages + self.vulnerable_assets.pages
+    }
+
+    fn stats(&self) -> SyncStats {
+        SyncStats {
+            vulnerabilities: self.vulnerabilities.stats.clone(),
+            assets: self.vulnerable_assets.stats.clone(),
+            remediations: self.remediations.stats.clone(),
+        }
+    }
+
+    fn all_done(&self) -> bool {
+        self.vulnerabilities.done && self.remediations.done && self.vulnerable_assets.done
+    }
+}
+
+/// A record type the engine syncs: its endpoint, schema and statistics.
+pub trait SyncRecord: ParquetRecord + DeserializeOwned + Send + Sync + 'static {
+    /// Its accumulator.
+    type Stats: Default + Clone + Send + Sync + 'static;
+    /// Where it is listed.
+    const ENDPOINT: Endpoint;
+    /// Counts one record.
+    fn count(stats: &mut Self::Stats, record: &Self, as_of: DateTime<Utc>);
+}
+
+impl SyncRecord for Vulnerability {
+    type Stats = VulnerabilityStats;
+    const ENDPOINT: Endpoint = Endpoint::Vulnerabilities;
+    fn count(stats: &mut Self::Stats, record: &Self, as_of: DateTime<Utc>) {
+        stats.add(record, as_of);
+    }
+}
+
+impl SyncRecord for Remediation {
+    type Stats = RemediationStats;
+    const ENDPOINT: Endpoint = Endpoint::Remediations;
+    fn count(stats: &mut Self::Stats, record: &Self, _: DateTime<Utc>) {
+        stats.add(record);
+    }
+}
+
+impl SyncRecord for VulnerableAsset {
+    type Stats = AssetStats;
+    const ENDPOINT: Endpoint = Endpoint::VulnerableAssets;
+    fn count(stats: &mut Self::Stats, record: &Self, _: DateTime<Utc>) {
+        stats.add(record);
+    }
+}
+
+/// Joins a key prefix (possibly empty) and a relative key.
+pub fn join_key(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{prefix}/{rest}")
+    }
+}
+
+struct StreamCtx {
+    vanta: Arc<VantaClient>,
+    /// `None` for a dry run.
+    bucket: Option<Bucket>,
+    run_prefix: String,
+    as_of: DateTime<Utc>,
+    options: SyncOptions,
+    stop: Arc<AtomicBool>,
+}
+
+struct OpenPart {
+    writer: PartWriter,
+    upload: Upload,
+}
+
+impl OpenPart {
+    async fn write(
+        &mut self,
+        batch: &arrow_array::RecordBatch,
+        dataset: &'static str,
+    ) -> Result<(), SyncError> {
+        self.writer
+            .write(batch)
+            .map_err(|e| parquet_error(dataset, e))?;
+        let out = self.writer.take_output();
+        if !out.is_empty() {
+            self.upload.write(out).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, dataset: &'static str) -> Result<PartFile, SyncError> {
+        let rows = self.writer.rows();
+        let tail = match self.writer.finish() {
+            Ok(t) => t,
+            Err(e) => {
+                self.upload.abort().await;
+                return Err(parquet_error(dataset, e));
+            }
+        };
+        let key = self.upload.key().to_owned();
+        self.upload.write(tail).await?;
+        let size_bytes = self.upload.finish().await?;
+        Ok(PartFile {
+            key,
+            size_bytes,
+            rows,
+        })
+    }
+}
+
+fn parquet_error(dataset: &'static str, e: parquet::errors::ParquetError) -> SyncError {
+    SyncError::Parquet {
+        dataset,
+        message: e.to_string(),
+    }
+}
+
+fn part_key(run_prefix: &str, dataset: &str, index: usize) -> String {
+    format!("{run_prefix}{dataset}/part-{index:05}.parquet")
+}
+
+async fn run_stream<R: SyncRecord>(
+    ctx: Arc<StreamCtx>,
+    mut state: StreamState<R::Stats>,
+) -> Result<StreamState<R::Stats>, SyncError> {
+    if state.done {
+        return Ok(state);
+    }
+    let dataset = R::ENDPOINT.dataset();
+    let (tx, mut rx) =
+        mpsc::channel::<Result<Page<R>, VantaError>>(ctx.options.prefetch_pages.max(1));
+    let vanta = ctx.vanta.clone();
+    let mut cursor = state.cursor.clone();
+    let fetcher = tokio::spawn(async move {
+        loop {
+            let page = vanta.fetch_page::<R>(R::ENDPOINT, cursor.as_deref()).await;
+            let next = match &page {
+                Ok(p) if p.has_next_page => p.end_cursor.clone(),
+                _ => None,
+            };
+            if tx.send(page).await.is_err() || next.is_none() || next == cursor {
+                return;
+            }
+            cursor = next;
+        }
+    });
+
+    let mut file: Option<OpenPart> = None;
+    let result: Result<(), SyncError> = async {
+        while let Some(page) = rx.recv().await {
+            let page = page?;
+            if page.has_next_page {
+                match &page.end_cursor {
+                    None => {
+                        return Err(SyncError::Protocol {
+                            endpoint: R::ENDPOINT.path(),
+                            reason: "hasNextPage is true but endCursor is null".into(),
+                        })
+                    }
+                    Some(c) if state.cursor.as_ref() == Some(c) => {
+                        return Err(SyncError::Protocol {
+                            endpoint: R::ENDPOINT.path(),
+                            reason: format!("endCursor {c:?} repeats the cursor that was sent"),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+            for r in &page.data {
+                R::count(&mut state.stats, r, ctx.as_of);
+            }
+            if let (Some(bucket), false) = (&ctx.bucket, page.data.is_empty()) {
+                let batch = R::to_batch(&page.data).map_err(|e| parquet_error(dataset, e))?;
+                if file.is_none() {
+                    let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
+                        .map_err(|e| parquet_error(dataset, e))?;
+                    let key = part_key(&ctx.run_prefix, dataset, state.parts.len());
+                    file = Some(OpenPart {
+                        writer,
+                        upload: bucket.upload(key, ctx.options.part_bytes),
+                    });
+                }
+                let open = file.as_mut().expect("opened above");
+                open.write(&batch, dataset).await?;
+                if open.writer.size() >= ctx.options.max_file_bytes {
+                    let closed = file.take().expect("open").finish(dataset).await?;
+                    state.parts.push(closed);
+                }
+            }
+            state.records += page.data.len() as u64;
+            state.pages += 1;
+            if page.has_next_page {
+                state.cursor = page.end_cursor;
+            } else {
+                state.cursor = None;
+                state.done = true;
+                break;
+            }
+            if ctx.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if let Some(open) = file.take() {
+            state.parts.push(open.finish(dataset).await?);
+        }
+        Ok(())
+    }
+    .await;
+    fetcher.abort();
+    if let Err(e) = result {
+        // Let the other streams wind down at their next page boundary.
+        ctx.stop.store(true, Ordering::Relaxed);
+        if let Some(open) = file.take() {
+            open.upload.abort().await;
+        }
+        return Err(e);
+    }
+    Ok(state)
+}
+
+/// The sync engine: reusable across invocations of a warm process.
+pub struct Engine {
+    vanta: Arc<VantaClient>,
+    bucket: Bucket,
+    prefix: String,
+    options: SyncOptions,
+}
+
+impl Engine {
+    /// An engine reading with `vanta` and writing under `prefix` in `bucket`.
+    pub fn new(
+        vanta: Arc<VantaClient>,
+        bucket: Bucket,
+        prefix: impl Into<String>,
+        options: SyncOptions,
+    ) -> Self {
+        Self {
+            vanta,
+            bucket,
+            prefix: prefix.into().trim_matches('/').to_owned(),
+            options,
+        }
+    }
+
+    /// The Vanta client (shared with the caller for its counters).
+    pub fn vanta(&self) -> &Arc<VantaClient> {
+        &self.vanta
+    }
+
+    /// Runs one invocation: a fresh run, a dry run, or a continuation.
+    /// `deadline` is when the invocation times out (`None`: no limit).
+    pub async fn run(
+        &self,
+        event: &SyncEvent,
+        deadline: Option<Instant>,
+        continuer: &Continuer,
+    ) -> Result<SyncOutcome, SyncError> {
+        let started = Instant::now();
+        let retries_before = self.vanta.retries();
+        let mut cp = match &event.resume {
+            Some(key) => self.load_checkpoint(key).await?,
+            None => self.new_run(event.as_of),
+        };
+        let before = cp.counts();
+        tracing::info!(
+            run_id = %cp.run_id,
+            invocation = cp.invocations + 1,
+            dry_run = event.dry_run,
+            as_of = %cp.as_of.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "sync starting"
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = deadline.map(|d| {
+            let stop = stop.clone();
+            let at = d
+                .checked_sub(self.options.checkpoint_margin)
+                .unwrap_or(started);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                tracing::info!("checkpoint margin reached; stopping at the next page boundary");
+                stop.store(true, Ordering::Relaxed);
+            })
+        });
+        let ctx = Arc::new(StreamCtx {
+            vanta: self.vanta.clone(),
+            bucket: (!event.dry_run).then(|| self.bucket.clone()),
+            run_prefix: cp.run_prefix.clone(),
+            as_of: cp.as_of,
+            options: self.options.clone(),
+            stop,
+        });
+        let v = tokio::spawn(run_stream::<Vulnerability>(
+            ctx.clone(),
+            cp.vulnerabilities.clone(),
+        ));
+        let r = tokio::spawn(run_stream::<Remediation>(
+            ctx.clone(),
+            cp.remediations.clone(),
+        ));
+        let a = tokio::spawn(run_stream::<VulnerableAsset>(
+            ctx.clone(),
+            cp.vulnerable_assets.clone(),
+        ));
+        let (v, r, a) = (v.await, r.await, a.await);
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        let join =
+            |e: tokio::task::JoinError| SyncError::Internal(format!("a pager task failed: {e}"));
+        // Report the first real error; the others usually just stopped.
+        let (v, r, a) = (v.map_err(join)?, r.map_err(join)?, a.map_err(join)?);
+        cp.vulnerabilities = v?;
+        cp.remediations = r?;
+        cp.vulnerable_assets = a?;
+        cp.invocations += 1;
+        cp.retries += self.vanta.retries() - retries_before;
+
+        let counts = cp.counts();
+        let fetched = counts.minus(&before);
+        let complete = cp.all_done();
+        let mut outcome = SyncOutcome {
+            status: Status::Complete,
+            run_id: cp.run_id.clone(),
+            snapshot: (!event.dry_run)
+                .then(|| format!("s3://{}/{}", self.bucket.name(), cp.run_prefix)),
+            dry_run: event.dry_run,
+            counts,
+            pages: cp.pages(),
+            retries: cp.retries,
+            duration_ms: 0,
+            statistics: cp.stats().headline(),
+            checkpoint: None,
+            invocation: cp.invocations,
+            as_of: cp.as_of.to_rfc3339_opts(SecondsFormat::Millis, true),
+            fetched,
+            stored: if event.dry_run { 0 } else { fetched.total() },
+            stats: cp.stats(),
+        };
+        if complete {
+            if !event.dry_run {
+                self.commit(&mut cp).await?;
+            }
+        } else if event.dry_run {
+            return Err(SyncError::DryRunOutOfTime);
+        } else {
+            let key = format!("{}_checkpoints/{:05}.json", cp.run_prefix, cp.invocations);
+            let body = serde_json::to_vec(&cp).map_err(|e| SyncError::Internal(e.to_string()))?;
+            self.bucket.put(&key, body, "application/json").await?;
+            continuer.continue_with(json!({"resume": key})).await?;
+            tracing::info!(checkpoint = %key, records = counts.total(), "checkpoint written; continuing in a new invocation");
+            outcome.status = Status::Continued;
+            outcome.checkpoint = Some(key);
+        }
+        outcome.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(outcome)
+    }
+
+    fn new_run(&self, as_of: Option<DateTime<Utc>>) -> Checkpoint {
+        let now = Utc::now();
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let run_id = format!("{}-{:08x}", now.format("%Y%m%dT%H%M%SZ"), fastrand::u32(..));
+        let run_prefix = join_key(
+            &self.prefix,
+            &format!("snapshots/dt={}/run={run_id}/", now.format("%Y-%m-%d")),
+        );
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            run_id,
+            as_of: as_of.unwrap_or(now),
+            started_at: now,
+            bucket: self.bucket.name().to_owned(),
+            run_prefix,
+            invocations: 0,
+            retries: 0,
+            vulnerabilities: StreamState::default(),
+            remediations: StreamState::default(),
+            vulnerable_assets: StreamState::default(),
+        }
+    }
+
+    async fn load_checkpoint(&self, key: &str) -> Result<Checkpoint, SyncError> {
+        let bytes = self.bucket.get(key).await.map_err(|e| {
+            if e.not_found {
+                SyncError::CheckpointMissing {
+                    bucket: self.bucket.name().to_owned(),
+                    key: key.to_owned(),
+                }
+            } else {
+                SyncError::S3(e)
+            }
+        })?;
+        let invalid = |reason: String| SyncError::CheckpointInvalid {
+            bucket: self.bucket.name().to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if cp.version != CHECKPOINT_VERSION {
+            return Err(invalid(format!(
+                "format version {} is not {CHECKPOINT_VERSION}",
+                cp.version
+            )));
+        }
+        if cp.bucket != self.bucket.name() {
+            return Err(invalid(format!("it belongs to bucket {}", cp.bucket)));
+        }
+        Ok(cp)
+    }
+
+    /// Parts are all written; now `stats.json`, `_manifest.json`, `latest.json`.
+    async fn commit(&self, cp: &mut Checkpoint) -> Result<(), SyncError> {
+        self.ensure_a_file::<Vulnerability>(&mut cp.vulnerabilities.parts, &cp.run_prefix)
+            .await?;
+        self.ensure_a_file::<Remediation>(&mut cp.remediations.parts, &cp.run_prefix)
+            .await?;
+        self.ensure_a_file::<VulnerableAsset>(&mut cp.vulnerable_assets.parts, &cp.run_prefix)
+            .await?;
+
+        let stats_key = format!("{}stats.json", cp.run_prefix);
+        let doc = cp.stats().document(cp.as_of);
+        self.bucket
+            .put(&stats_key, pretty(&doc), "application/json")
+            .await?;
+
+        let completed = Utc::now();
+        let snapshot = format!("s3://{}/{}", self.bucket.name(), cp.run_prefix);
+        let mut files = Vec::new();
+        for (dataset, parts) in [
+            ("vulnerabilities", &cp.vulnerabilities.parts),
+            ("remediations", &cp.remediations.parts),
+            ("vulnerable_assets", &cp.vulnerable_assets.parts),
+        ] {
+            for p in parts {
+                files.push(json!({"dataset": dataset, "key": p.key, "sizeBytes": p.size_bytes, "rows": p.rows}));
+            }
+        }
+        let manifest_key = format!("{}_manifest.json", cp.run_prefix);
+        let manifest = json!({
+            "schemaVersion": SCHEMA_VERSION,
+            "runId": cp.run_id,
+            "snapshot": snapshot,
+            "asOf": cp.as_of.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "startedAt": cp.started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "completedAt": completed.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "invocations": cp.invocations,
+            "counts": cp.counts(),
+            "pages": cp.pages(),
+            "retries": cp.retries,
+            "stats": stats_key,
+            "files": files,
+        });
+        self.bucket
+            .put(&manifest_key, pretty(&manifest), "application/json")
+            .await?;
+
+        let latest = json!({
+            "runId": cp.run_id,
+            "snapshot": snapshot,
+            "manifest": manifest_key,
+            "asOf": cp.as_of.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "completedAt": completed.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "counts": cp.counts(),
+        });
+        self.bucket
+            .put(
+                &join_key(&self.prefix, "latest.json"),
+                pretty(&latest),
+                "application/json",
+            )
+            .await?;
+        tracing::info!(snapshot = %snapshot, records = cp.counts().total(), "snapshot committed");
+        Ok(())
+    }
+
+    /// A dataset with no records still gets one (empty) file, so readers of
+    /// the folder see its schema.
+    async fn ensure_a_file<R: SyncRecord>(
+        &self,
+        parts: &mut Vec<PartFile>,
+        run_prefix: &str,
+    ) -> Result<(), SyncError> {
+        if !parts.is_empty() {
+            return Ok(());
+        }
+        let dataset = R::ENDPOINT.dataset();
+        let body = PartWriter::new(R::schema(), self.options.rows_per_row_group)
+            .and_then(|w| w.finish())
+            .map_err(|e| parquet_error(dataset, e))?;
+        let key = part_key(run_prefix, dataset, 0);
+        let size_bytes = body.len() as u64;
+        self.bucket
+            .put(&key, body, "application/vnd.apache.parquet")
+            .await?;
+        parts.push(PartFile {
+            key,
+            size_bytes,
+            rows: 0,
+        });
+        Ok(())
+    }
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

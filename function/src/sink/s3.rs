@@ -1,0 +1,237 @@
+//! Writing objects to S3: whole small objects and streamed multipart uploads.
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+/// S3's smallest part size for every part but the last.
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// A failed S3 call.
+#[derive(Debug, thiserror::Error)]
+#[error("S3 {operation} s3://{bucket}/{key} failed: {message}")]
+pub struct S3Error {
+    /// The S3 operation.
+    pub operation: &'static str,
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// The SDK's description, with its error chain.
+    pub message: String,
+    /// Whether the object does not exist (GetObject only).
+    pub not_found: bool,
+}
+
+/// A bucket plus the client that writes to it.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    client: aws_sdk_s3::Client,
+    name: String,
+}
+
+impl Bucket {
+    /// Wraps `client` for bucket `name`.
+    pub fn new(client: aws_sdk_s3::Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// The bucket's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn error<E: std::error::Error + 'static>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        e: E,
+        not_found: bool,
+    ) -> S3Error {
+        S3Error {
+            operation,
+            bucket: self.name.clone(),
+            key: key.to_owned(),
+            message: DisplayErrorContext(e).to_string(),
+            not_found,
+        }
+    }
+
+    /// Writes a whole object.
+    pub async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), S3Error> {
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.error("PutObject", key, e, false))?;
+        Ok(())
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Vec<u8>, S3Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                let nf = e.as_service_error().is_some_and(|s| s.is_no_such_key());
+                self.error("GetObject", key, e, nf)
+            })?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error("GetObject", key, e, false))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// Starts a streamed upload of `key`; nothing is sent before the first
+    /// full part, and an object that stays small becomes one PutObject.
+    pub fn upload(&self, key: impl Into<String>, part_bytes: usize) -> Upload {
+        Upload {
+            bucket: self.clone(),
+            key: key.into(),
+            part_bytes: part_bytes.max(MIN_PART_BYTES),
+            upload_id: None,
+            parts: Vec::new(),
+            buffer: Vec::new(),
+            size: 0,
+        }
+    }
+}
+
+/// A streamed object upload (S3 multipart once it outgrows one part).
+pub struct Upload {
+    bucket: Bucket,
+    key: String,
+    part_bytes: usize,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+    buffer: Vec<u8>,
+    size: u64,
+}
+
+impl Upload {
+    /// The object's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Appends bytes; uploads a part whenever a full one is buffered.
+    pub async fn write(&mut self, bytes: Vec<u8>) -> Result<(), S3Error> {
+        self.size += bytes.len() as u64;
+        if self.buffer.is_empty() {
+            self.buffer = bytes;
+        } else {
+            self.buffer.extend_from_slice(&bytes);
+        }
+        if self.buffer.len() >= self.part_bytes {
+            let part = std::mem::take(&mut self.buffer);
+            self.upload_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn upload_part(&mut self, part: Vec<u8>) -> Result<(), S3Error> {
+        let b = &self.bucket;
+        if self.upload_id.is_none() {
+            let created = b
+                .client
+                .create_multipart_upload()
+                .bucket(&b.name)
+                .key(&self.key)
+                .content_type("application/vnd.apache.parquet")
+                .send()
+                .await
+                .map_err(|e| b.error("CreateMultipartUpload", &self.key, e, false))?;
+            self.upload_id = created.upload_id;
+            if self.upload_id.is_none() {
+                return Err(S3Error {
+                    operation: "CreateMultipartUpload",
+                    bucket: b.name.clone(),
+                    key: self.key.clone(),
+                    message: "the answer carried no UploadId".into(),
+                    not_found: false,
+                });
+            }
+        }
+        let number = self.parts.len() as i32 + 1;
+        let out = b
+            .client
+            .upload_part()
+            .bucket(&b.name)
+            .key(&self.key)
+            .upload_id(self.upload_id.as_deref().unwrap_or_default())
+            .part_number(number)
+            .body(ByteStream::from(part))
+            .send()
+            .await
+            .map_err(|e| b.error("UploadPart", &self.key, e, false))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Completes the object and returns its size in bytes.
+    pub async fn finish(mut self) -> Result<u64, S3Error> {
+        if self.upload_id.is_none() {
+            let body = std::mem::take(&mut self.buffer);
+            self.bucket
+                .put(&self.key, body, "application/vnd.apache.parquet")
+                .await?;
+            return Ok(self.size);
+        }
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer);
+            self.upload_part(last).await?;
+        }
+        let b = &self.bucket;
+        b.client
+            .complete_multipart_upload()
+            .bucket(&b.name)
+            .key(&self.key)
+            .upload_id(self.upload_id.as_deref().unwrap_or_default())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| b.error("CompleteMultipartUpload", &self.key, e, false))?;
+        Ok(self.size)
+    }
+
+    /// Abandons the object; a started multipart upload is aborted so S3 does
+    /// not keep (and bill) its parts.
+    pub async fn abort(self) {
+        if let Some(id) = &self.upload_id {
+            let b = &self.bucket;
+            if let Err(e) = b
+                .client
+                .abort_multipart_upload()
+                .bucket(&b.name)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await
+            {
+                tracing::warn!(key = %self.key, error = %DisplayErrorContext(e), "AbortMultipartUpload failed");
+            }
+        }
+    }
+}

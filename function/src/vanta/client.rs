@@ -1,0 +1,484 @@
+//! The Vanta HTTP client: OAuth client credentials, paging, retries, pacing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::model::{Envelope, Page};
+use super::retry::{parse_retry_after, RetryPolicy};
+use crate::config::{Credentials, Secret};
+
+/// The three list endpoints a sync pages through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Endpoint {
+    /// `GET /v1/vulnerabilities` (with `includeVulnerabilitiesWithoutSlas=true`).
+    Vulnerabilities,
+    /// `GET /v1/vulnerability-remediations`.
+    Remediations,
+    /// `GET /v1/vulnerable-assets`.
+    VulnerableAssets,
+}
+
+impl Endpoint {
+    /// All endpoints, in the order they are reported.
+    pub const ALL: [Endpoint; 3] = [
+        Endpoint::Vulnerabilities,
+        Endpoint::Remediations,
+        Endpoint::VulnerableAssets,
+    ];
+
+    /// The request path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Vulnerabilities => "/v1/vulnerabilities",
+            Endpoint::Remediations => "/v1/vulnerability-remediations",
+            Endpoint::VulnerableAssets => "/v1/vulnerable-assets",
+        }
+    }
+
+    /// The name used for S3 folders and result counts.
+    pub fn dataset(self) -> &'static str {
+        match self {
+            Endpoint::Vulnerabilities => "vulnerabilities",
+            Endpoint::Remediations => "remediations",
+            Endpoint::VulnerableAssets => "vulnerable_assets",
+        }
+    }
+}
+
+/// How to reach and talk to Vanta.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// The application's OAuth client credentials.
+    pub credentials: Credentials,
+    /// `pageSize` for list calls (1..=100).
+    pub page_size: u32,
+    /// Request budget per minute for list calls; 0 disables the pacer.
+    pub rate_limit_per_min: u32,
+    /// Idle connections kept per host.
+    pub max_pool_connections: usize,
+    /// Backoff and attempt limits.
+    pub retry: RetryPolicy,
+    /// Whole-request timeout (connect, headers and body).
+    pub request_timeout: Duration,
+}
+
+impl ClientOptions {
+    /// Options with the production defaults for everything but the target.
+    pub fn new(base_url: impl Into<String>, credentials: Credentials) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            credentials,
+            page_size: 100,
+            rate_limit_per_min: 50,
+            max_pool_connections: 50,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A failed Vanta call, after retries where retrying made sense.
+#[derive(Debug, thiserror::Error)]
+pub enum VantaError {
+    /// The token endpoint refused the client id/secret.
+    #[error("Vanta rejected the client credentials (HTTP {status} from POST /oauth/token): check VANTA_CLIENT_ID/VANTA_CLIENT_SECRET or the secret named by VANTA_CREDENTIALS_SECRET")]
+    BadCredentials {
+        /// HTTP status of the token endpoint.
+        status: u16,
+    },
+    /// A 4xx that retrying cannot fix.
+    #[error("Vanta answered HTTP {status} to {method} {endpoint}; a client error is not retried")]
+    ClientError {
+        /// HTTP status.
+        status: u16,
+        /// `GET` or `POST`.
+        method: &'static str,
+        /// Request path.
+        endpoint: &'static str,
+    },
+    /// Still 401 after re-authenticating once.
+    #[error("Vanta answered HTTP 401 to GET {endpoint} again after re-authenticating; is another client using the same application credentials?")]
+    Unauthorized {
+        /// Request path.
+        endpoint: &'static str,
+    },
+    /// Every attempt failed with a retryable error.
+    #[error("{method} {endpoint} failed {attempts} times; last error: {last}")]
+    Exhausted {
+        /// `GET` or `POST`.
+        method: &'static str,
+        /// Request path.
+        endpoint: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error seen.
+        last: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Setup(String),
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+struct TokenState {
+    token: Option<(Secret, Instant)>,
+    generation: u64,
+}
+
+/// Spaces list requests evenly so their rate stays under a per-minute budget.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    /// A pacer allowing `per_minute` requests a minute; `None` when 0 (off).
+    pub fn new(per_minute: u32) -> Option<Self> {
+        (per_minute > 0).then(|| Self {
+            interval: Duration::from_secs(60) / per_minute,
+            next: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Waits for the next free slot.
+    pub async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// One attempt's failure that may go away on retry.
+struct Transient {
+    what: String,
+    retry_after: Option<Duration>,
+}
+
+enum Attempt<T> {
+    Done(T),
+    Retry(Transient),
+    Reauth(u64),
+}
+
+/// A Vanta API client shared by the concurrent pagers of one sync.
+///
+/// Vanta keeps one live token per application, so the client holds a single
+/// token behind a lock: whoever sees a 401 first fetches a new one, and the
+/// others reuse it instead of revoking each other's tokens.
+pub struct VantaClient {
+    http: reqwest::Client,
+    options: ClientOptions,
+    pacer: Option<Pacer>,
+    token: Mutex<TokenState>,
+    retries: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for VantaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VantaClient")
+            .field("base_url", &self.options.base_url)
+            .field("client_id", &self.options.credentials.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VantaClient {
+    /// Builds the client; no request is made until the first call.
+    pub fn new(options: ClientOptions) -> Result<Self, VantaError> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(options.max_pool_connections)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(options.request_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("vanta-vuln-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| VantaError::Setup(e.to_string()))?;
+        Ok(Self {
+            http,
+            pacer: Pacer::new(options.rate_limit_per_min),
+            options,
+            token: Mutex::new(TokenState {
+                token: None,
+                generation: 0,
+            }),
+            retries: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Retries made so far (every retried attempt, token calls included).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// HTTP requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Fetches one page of `endpoint` starting after `cursor` (first page when `None`).
+    pub async fn fetch_page<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>, VantaError> {
+        let url = format!("{}{}", self.options.base_url, endpoint.path());
+        let page_size = self.options.page_size.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("pageSize", &page_size)];
+        if endpoint == Endpoint::Vulnerabilities {
+            query.push(("includeVulnerabilitiesWithoutSlas", "true"));
+        }
+        if let Some(c) = cursor {
+            query.push(("pageCursor", c));
+        }
+
+        let mut reauthenticated = false;
+        let mut failures = 0u32;
+        loop {
+            let (token, generation) = self.current_token().await?;
+            if let Some(pacer) = &self.pacer {
+                pacer.wait().await;
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .http
+                .get(&url)
+                .query(&query)
+                .bearer_auth(token.expose())
+                .send()
+                .await;
+            let attempt = match sent {
+                Err(e) => Attempt::Retry(transport_error(&e)),
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == reqwest::StatusCode::UNAUTHORIZED {
+                        if reauthenticated {
+                            return Err(VantaError::Unauthorized {
+                                endpoint: endpoint.path(),
+                            });
+                        }
+                        Attempt::Reauth(generation)
+                    } else if status.is_success() {
+                        match resp.bytes().await {
+                            Err(e) => Attempt::Retry(transport_error(&e)),
+                            Ok(body) => match serde_json::from_slice::<Envelope<T>>(&body) {
+                                Ok(env) => Attempt::Done(Page::from(env)),
+                                Err(e) => Attempt::Retry(Transient {
+                                    what: format!(
+                                        "malformed or truncated body ({} bytes): {e}",
+                                        body.len()
+                                    ),
+                                    retry_after: None,
+                                }),
+                            },
+                        }
+                    } else if is_retryable_status(status) {
+                        Attempt::Retry(status_error(&resp))
+                    } else {
+                        return Err(VantaError::ClientError {
+                            status: status.as_u16(),
+                            method: "GET",
+                            endpoint: endpoint.path(),
+                        });
+                    }
+                }
+            };
+            match attempt {
+                Attempt::Done(page) => return Ok(page),
+                Attempt::Reauth(generation) => {
+                    reauthenticated = true;
+                    tracing::info!(
+                        endpoint = endpoint.path(),
+                        "token rejected (401); re-authenticating once"
+                    );
+                    self.invalidate_token(generation).await;
+                }
+                Attempt::Retry(t) => {
+                    failures += 1;
+                    self.wait_before_retry("GET", endpoint.path(), failures, t)
+                        .await?;
+                }
+            }
+        }
+    }
+
+    async fn wait_before_retry(
+        &self,
+        method: &'static str,
+        endpoint: &'static str,
+        failures: u32,
+        t: Transient,
+    ) -> Result<(), VantaError> {
+        if failures >= self.options.retry.max_attempts {
+            return Err(VantaError::Exhausted {
+                method,
+                endpoint,
+                attempts: failures,
+                last: t.what,
+            });
+        }
+        let delay = self.options.retry.delay(failures - 1, t.retry_after);
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            method,
+            endpoint,
+            attempt = failures,
+            delay_ms = delay.as_millis() as u64,
+            error = %t.what,
+            "retrying Vanta request"
+        );
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// The live token, fetching one when there is none or it is about to expire.
+    async fn current_token(&self) -> Result<(Secret, u64), VantaError> {
+        let mut state = self.token.lock().await;
+        if let Some((token, expires)) = &state.token {
+            if Instant::now() < *expires {
+                return Ok((token.clone(), state.generation));
+            }
+        }
+        let (token, lifetime) = self.request_token().await?;
+        // Refresh a minute early so a page fetch never races the expiry.
+        let margin = Duration::from_secs(60).min(lifetime / 2);
+        state.token = Some((token.clone(), Instant::now() + lifetime - margin));
+        state.generation += 1;
+        Ok((token, state.generation))
+    }
+
+    /// Drops the token of `generation` unless another caller already replaced it.
+    async fn invalidate_token(&self, generation: u64) {
+        let mut state = self.token.lock().await;
+        if state.generation == generation {
+            state.token = None;
+        }
+    }
+
+    async fn request_token(&self) -> Result<(Secret, Duration), VantaError> {
+        const PATH: &str = "/oauth/token";
+        let url = format!("{}{}", self.options.base_url, PATH);
+        let body = serde_json::json!({
+            "client_id": self.options.credentials.client_id,
+            "client_secret": self.options.credentials.client_secret.expose(),
+            "scope": "vanta-api.all:read",
+            "grant_type": "client_credentials",
+        });
+        let mut failures = 0u32;
+        loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self.http.post(&url).json(&body).send().await;
+            let transient = match sent {
+                Err(e) => transport_error(&e),
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        match resp.bytes().await {
+                            Err(e) => transport_error(&e),
+                            Ok(bytes) => match serde_json::from_slice::<TokenResponse>(&bytes) {
+                                Ok(t) if !t.access_token.is_empty() => {
+                                    tracing::debug!(
+                                        expires_in = t.expires_in,
+                                        "obtained a Vanta access token"
+                                    );
+                                    let lifetime =
+                                        Duration::from_secs(t.expires_in.unwrap_or(3600).max(1));
+                                    return Ok((Secret::new(t.access_token), lifetime));
+                                }
+                                // Never echo the body: it would hold the token.
+                                _ => Transient {
+                                    what: format!(
+                                        "malformed token response ({} bytes)",
+                                        bytes.len()
+                                    ),
+                                    retry_after: None,
+                                },
+                            },
+                        }
+                    } else if matches!(status.as_u16(), 400 | 401 | 403) {
+                        return Err(VantaError::BadCredentials {
+                            status: status.as_u16(),
+                        });
+                    } else if is_retryable_status(status) {
+                        status_error(&resp)
+                    } else {
+                        return Err(VantaError::ClientError {
+                            status: status.as_u16(),
+                            method: "POST",
+                            endpoint: PATH,
+                        });
+                    }
+                }
+            };
+            failures += 1;
+            self.wait_before_retry("POST", PATH, failures, transient)
+                .await?;
+        }
+    }
+}
+
+fn is_retryable_status(status: reqwest::StatusCode) -> bool {
+    status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+fn status_error(resp: &reqwest::Response) -> Transient {
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    Transient {
+        what: format!("HTTP {}", resp.status().as_u16()),
+        retry_after,
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> Transient {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body interrupted (connection reset or truncated)"
+    } else {
+        "request failed"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    Transient {
+        what: if detail.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}: {detail}")
+        },
+        retry_after: None,
+    }
+}
