@@ -1,0 +1,268 @@
+//! `mock-vanta`: serve the Vanta API double, or print the statistics a
+//! complete sync of its dataset must compute.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mock_vanta::{Config, DataConfig, FaultKind, Faults, Limits, Server};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "mock-vanta",
+    version,
+    about = "A faithful, deterministic double of the Vanta API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API. Prints one line, `mock-vanta listening on http://HOST:PORT`,
+    /// on stdout; logs go to stderr. Stops on Ctrl-C or SIGTERM.
+    Serve(Box<ServeArgs>),
+    /// Print, as JSON, the statistics a complete sync of the dataset must
+    /// compute (docs/statistics.md).
+    ExpectedStats(DataArgs),
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Seed of the generated dataset.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of vulnerabilities (a third of them without an SLA date).
+    #[arg(long, default_value_t = 1000)]
+    vulnerabilities: u64,
+    /// Number of vulnerability remediations.
+    #[arg(long, default_value_t = 400)]
+    remediations: u64,
+    /// Number of vulnerable assets (at least 1 when there are vulnerabilities).
+    #[arg(long, default_value_t = 100)]
+    assets: u64,
+    /// Reference instant for overdue / due-soon dates and the statistics'
+    /// asOf, RFC 3339 (e.g. 2026-11-26T06:00:00Z). Default: the current time.
+    #[arg(long, value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The OAuth client id the server accepts.
+    #[arg(long, default_value = "vci_mock")]
+    client_id: String,
+    /// The OAuth client secret the server accepts.
+    #[arg(long, default_value = "vcs_mock")]
+    client_secret: String,
+    /// Vanta's real limits: 50 requests/min per client on /v1/*, 5/min on
+    /// /oauth/token, one live token per client. The options below override
+    /// single parts.
+    #[arg(long)]
+    realistic: bool,
+    /// Requests per window per client on /v1/* (0 = unlimited).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Requests per window per client on /oauth/token (0 = unlimited).
+    #[arg(long)]
+    token_rate_limit: Option<u32>,
+    /// The rate-limit window in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    rate_window_ms: u64,
+    /// Whether a new token revokes the client's previous one.
+    #[arg(long, value_enum)]
+    single_token: Option<Switch>,
+    /// Token lifetime in seconds (expires_in).
+    #[arg(long, default_value_t = 3600)]
+    token_ttl_s: u64,
+    /// Whether 429 answers carry Retry-After.
+    #[arg(long, value_enum, default_value = "on")]
+    retry_after: Switch,
+    /// Probability (0..1) that a request to /v1/* or /oauth/token gets a fault.
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Fault kinds to choose from, comma-separated:
+    /// 500,502,503,504,429,reset,slow,truncated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,502,503,504,429,reset,slow,truncated"
+    )]
+    faults: Vec<FaultKind>,
+    /// Seed of the fault decisions (request n gets the same decision for the
+    /// same seed).
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+    /// Latency added before every API answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// How long a `slow` fault stalls the body, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    slow_ms: u64,
+    /// Log level on stderr: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    log_level: tracing::Level,
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e}; expected RFC 3339 like 2026-11-26T06:00:00Z"))
+}
+
+impl DataArgs {
+    fn config(&self) -> DataConfig {
+        DataConfig {
+            seed: self.seed,
+            vulnerabilities: self.vulnerabilities,
+            remediations: self.remediations,
+            assets: self.assets,
+            now: self.now.unwrap_or_else(Utc::now),
+        }
+    }
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let mut limits = if self.realistic {
+            Limits::realistic()
+        } else {
+            Limits::default()
+        };
+        limits.requests_per_window = self.rate_limit.unwrap_or(limits.requests_per_window);
+        limits.token_requests_per_window = self
+            .token_rate_limit
+            .unwrap_or(limits.token_requests_per_window);
+        limits.window = Duration::from_millis(self.rate_window_ms);
+        if let Some(s) = self.single_token {
+            limits.single_token = matches!(s, Switch::On);
+        }
+        limits.token_ttl_s = self.token_ttl_s;
+        limits.retry_after = matches!(self.retry_after, Switch::On);
+        Config {
+            addr: self.addr,
+            data: self.data.config(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            limits,
+            faults: Faults {
+                rate: self.fault_rate,
+                kinds: self.faults.clone(),
+                seed: self.fault_seed,
+                latency_ms: self.latency_ms,
+                slow_ms: self.slow_ms,
+            },
+        }
+    }
+}
+
+/// A usage mistake: one line on stderr, exit status 2.
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mock-vanta: {message}");
+    ExitCode::from(2)
+}
+
+async fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = match Server::start(args.config()).await {
+        Ok(server) => server,
+        Err(e @ mock_vanta::Error::Config(_)) => return Ok(usage_error(e)),
+        Err(e) => return Err(e.into()),
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "mock-vanta listening on {}", server.base_url())
+            .context("writing to stdout")?;
+        out.flush().context("writing to stdout")?;
+    }
+    wait_for_stop_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help / --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            let line = line.strip_prefix("error: ").unwrap_or(line);
+            return usage_error(format_args!("{line} (see mock-vanta --help)"));
+        }
+    };
+    match cli.command {
+        Command::ExpectedStats(data) => match mock_vanta::try_expected_stats(&data.config()) {
+            Ok(stats) => {
+                println!("{stats:#}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(e),
+        },
+        Command::Serve(args) => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_max_level(args.log_level)
+                .with_ansi(false)
+                .init();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("mock-vanta: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(&args)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("mock-vanta: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
