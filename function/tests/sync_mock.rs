@@ -1,0 +1,328 @@
+//! The engine against the running mock-vanta and the emulator's S3: exact
+//! counts, Parquet schemas read back, `stats.json` equal to mock-vanta's
+//! expected statistics, faults, checkpoints, dry runs and failures.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+use vanta_vuln_sync::engine::{Status, SyncOptions};
+use vanta_vuln_sync::event::SyncEvent;
+use vanta_vuln_sync::handler::metric_set;
+use vanta_vuln_sync::sink::parquet::ParquetRecord;
+use vanta_vuln_sync::vanta::model::{Remediation, Vulnerability, VulnerableAsset};
+
+fn event_as_of(w: &World) -> SyncEvent {
+    SyncEvent {
+        as_of: Some(w.data.now),
+        ..SyncEvent::default()
+    }
+}
+
+/// Checks a committed snapshot end to end: latest → manifest → parts → stats.
+async fn verify_snapshot(w: &World, run_id: &str) {
+    let latest = w.get_json(&format!("{PREFIX}/latest.json")).await;
+    assert_eq!(latest["runId"], run_id);
+    let manifest_key = latest["manifest"].as_str().unwrap();
+    assert!(manifest_key.starts_with(&format!("{PREFIX}/snapshots/dt=")));
+    assert!(manifest_key.contains(&format!("/run={run_id}/")));
+    let manifest = w.get_json(manifest_key).await;
+    let want = [
+        (
+            "vulnerabilities",
+            w.data.vulnerabilities,
+            Vulnerability::schema(),
+        ),
+        ("remediations", w.data.remediations, Remediation::schema()),
+        (
+            "vulnerable_assets",
+            w.data.assets,
+            VulnerableAsset::schema(),
+        ),
+    ];
+    let counts_key = ["vulnerabilities", "remediations", "vulnerableAssets"];
+    for ((dataset, expected, schema), count_key) in want.into_iter().zip(counts_key) {
+        assert_eq!(manifest["counts"][count_key], expected, "{dataset} count");
+        let files: Vec<&Value> = manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["dataset"] == dataset)
+            .collect();
+        assert!(!files.is_empty(), "{dataset} has at least one file");
+        let mut ids = HashSet::new();
+        let mut rows = 0u64;
+        for f in files {
+            let key = f["key"].as_str().unwrap();
+            assert!(key.contains(&format!("/{dataset}/part-")) && key.ends_with(".parquet"));
+            let bytes = w.get(key).await.unwrap();
+            assert_eq!(
+                bytes.len() as u64,
+                f["sizeBytes"].as_u64().unwrap(),
+                "{key} size"
+            );
+            let (file_schema, file_ids) = read_parquet(bytes);
+            assert_eq!(file_schema.fields(), schema.fields(), "{key} schema");
+            assert_eq!(
+                file_ids.len() as u64,
+                f["rows"].as_u64().unwrap(),
+                "{key} rows"
+            );
+            rows += file_ids.len() as u64;
+            ids.extend(file_ids);
+        }
+        assert_eq!(rows, expected, "{dataset} rows");
+        assert_eq!(ids.len() as u64, expected, "{dataset} ids are unique");
+    }
+    let stats = w.get_json(manifest["stats"].as_str().unwrap()).await;
+    assert_json_close(&stats, &mock_vanta::expected_stats(&w.data), "stats");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_counts_for_0_1_101_and_25000() {
+    for (v, r, a) in [
+        (0, 0, 0),
+        (1, 1, 1),
+        (101, 101, 101),
+        (25_000, 10_000, 2_000),
+    ] {
+        let w = World::with_data(data(v, r, a)).await;
+        let options = SyncOptions {
+            // Small files so the large case rolls over to several parts.
+            max_file_bytes: 2 * 1024 * 1024,
+            rows_per_row_group: 2_000,
+            ..SyncOptions::default()
+        };
+        let engine = w.engine("vcs_mock", options);
+        let (outcome, invocations) = run_to_completion(&engine, event_as_of(&w), None)
+            .await
+            .unwrap();
+        assert_eq!(invocations, 1);
+        assert_eq!(outcome.status, Status::Complete);
+        assert_eq!(
+            (
+                outcome.counts.vulnerabilities,
+                outcome.counts.remediations,
+                outcome.counts.vulnerable_assets
+            ),
+            (v, r, a)
+        );
+        assert_eq!(outcome.stored, v + r + a);
+        let snapshot = outcome.snapshot.clone().unwrap();
+        assert!(snapshot.starts_with(&format!("s3://{BUCKET}/{PREFIX}/snapshots/dt=")));
+        verify_snapshot(&w, &outcome.run_id).await;
+        if v == 25_000 {
+            let parts = w
+                .keys()
+                .await
+                .into_iter()
+                .filter(|k| k.contains("/vulnerabilities/part-"))
+                .count();
+            assert!(
+                parts >= 2,
+                "a 2 MiB bound splits 25,000 vulnerabilities ({parts} part)"
+            );
+        }
+        w.vanta.shutdown().await;
+        w.emulator.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_percent_faults_of_every_kind() {
+    let mut config = mock_vanta::Config {
+        data: data(3_000, 1_500, 300),
+        ..mock_vanta::Config::default()
+    };
+    config.faults = mock_vanta::Faults {
+        rate: 0.10,
+        kinds: mock_vanta::FaultKind::ALL.to_vec(),
+        seed: 11,
+        slow_ms: 300,
+        ..mock_vanta::Faults::default()
+    };
+    let w = World::start(config).await;
+    let engine = w.engine("vcs_mock", SyncOptions::default());
+    let (outcome, _) = run_to_completion(&engine, event_as_of(&w), None)
+        .await
+        .unwrap();
+    assert!(
+        outcome.retries > 0,
+        "faults were injected, so requests were retried"
+    );
+    verify_snapshot(&w, &outcome.run_id).await;
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_lose_and_duplicate_nothing() {
+    let w = World::with_data(data(25_000, 8_000, 1_500)).await;
+    let options = SyncOptions {
+        checkpoint_margin: Duration::ZERO,
+        rows_per_row_group: 1_000,
+        ..SyncOptions::default()
+    };
+    let engine = w.engine("vcs_mock", options);
+    let (outcome, invocations) =
+        run_to_completion(&engine, event_as_of(&w), Some(Duration::from_millis(40)))
+            .await
+            .unwrap();
+    assert!(invocations >= 3, "only {invocations} invocations");
+    assert_eq!(outcome.invocation as usize, invocations);
+    let checkpoints = w
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/_checkpoints/"))
+        .count();
+    assert_eq!(checkpoints, invocations - 1);
+    verify_snapshot(&w, &outcome.run_id).await;
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_writes_nothing() {
+    let w = World::with_data(data(500, 200, 50)).await;
+    let engine = w.engine("vcs_mock", SyncOptions::default());
+    let event = SyncEvent {
+        dry_run: true,
+        ..event_as_of(&w)
+    };
+    let (outcome, _) = run_to_completion(&engine, event, None).await.unwrap();
+    assert!(outcome.dry_run && outcome.snapshot.is_none());
+    assert_eq!(outcome.counts.total(), 750);
+    assert_eq!(outcome.stored, 0);
+    assert_json_close(
+        &outcome.stats.document(w.data.now),
+        &mock_vanta::expected_stats(&w.data),
+        "stats",
+    );
+    assert!(
+        w.keys().await.is_empty(),
+        "a dry run wrote {:?}",
+        w.keys().await
+    );
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_fail_without_touching_the_snapshot() {
+    let w = World::with_data(data(120, 30, 10)).await;
+    let good = w.engine("vcs_mock", SyncOptions::default());
+    run_to_completion(&good, event_as_of(&w), None)
+        .await
+        .unwrap();
+    let latest_before = w.get(&format!("{PREFIX}/latest.json")).await.unwrap();
+    let manifests_before = manifests(&w).await;
+
+    let bad = w.engine("vcs_wrong_secret", SyncOptions::default());
+    let err = run_to_completion(&bad, event_as_of(&w), None)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("client credentials") && msg.contains("401"),
+        "{msg}"
+    );
+    assert!(!msg.contains("vcs_wrong_secret"));
+    let metrics = metric_set(None, false, 1.0).to_emf("vanta-vuln-sync", 0);
+    assert_eq!(metrics["SyncFailure"], 1);
+    assert_eq!(metrics["SyncSuccess"], 0);
+    assert_eq!(manifests(&w).await, manifests_before, "no new manifest");
+    assert_eq!(
+        w.get(&format!("{PREFIX}/latest.json")).await.unwrap(),
+        latest_before,
+        "latest.json unchanged"
+    );
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+async fn manifests(w: &World) -> Vec<String> {
+    w.keys()
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("_manifest.json"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_day_rerun_is_a_new_run_and_moves_latest() {
+    let w = World::with_data(data(50, 20, 5)).await;
+    let engine = w.engine("vcs_mock", SyncOptions::default());
+    let (first, _) = run_to_completion(&engine, event_as_of(&w), None)
+        .await
+        .unwrap();
+    let (second, _) = run_to_completion(&engine, event_as_of(&w), None)
+        .await
+        .unwrap();
+    assert_ne!(first.run_id, second.run_id);
+    assert_eq!(manifests(&w).await.len(), 2);
+    verify_snapshot(&w, &second.run_id).await;
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything runs on this one thread so the thread's subscriber sees every
+/// line, at TRACE, through a real re-authentication and a failure.
+#[tokio::test(flavor = "current_thread")]
+async fn logs_hold_neither_secret_nor_token() {
+    let cap = Capture::default();
+    let writer = cap.clone();
+    let sub = vanta_vuln_sync::logging::subscriber(
+        vanta_vuln_sync::logging::LogFormat::Json,
+        tracing::Level::TRACE,
+        move || writer.clone(),
+    );
+    let _guard = tracing::subscriber::set_default(sub);
+
+    let mut config = mock_vanta::Config {
+        data: data(300, 100, 20),
+        ..mock_vanta::Config::default()
+    };
+    // Short-lived tokens and one live token per client force re-authentication.
+    config.limits.single_token = true;
+    config.limits.token_ttl_s = 1;
+    config.faults.rate = 0.05;
+    config.faults.slow_ms = 100;
+    let w = World::start(config).await;
+    let engine = w.engine("vcs_mock", SyncOptions::default());
+    run_to_completion(&engine, event_as_of(&w), None)
+        .await
+        .unwrap();
+    let bad = w.engine("vcs_mock_but_wrong", SyncOptions::default());
+    let err = run_to_completion(&bad, event_as_of(&w), None)
+        .await
+        .unwrap_err();
+    tracing::error!(error_type = "SyncFailure", "{err}");
+
+    let text = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    assert!(text.lines().count() >= 3, "the run logged: {text}");
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line).expect("every line is JSON");
+    }
+    assert!(text.contains("snapshot committed"));
+    assert!(!text.contains("vcs_mock"), "client secret leaked");
+    assert!(!text.contains("vat_"), "token leaked");
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
