@@ -77,7 +77,7 @@ pub fn parse_weight(s: &str) -> Result<f64, PowerOptionError> {
 }
 
 /// What "best" means for a sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Lowest cost per invocation.
