@@ -1,13 +1,171 @@
 //! emulator: local AWS on one loopback port, so that `AWS_ENDPOINT_URL` is the
 //! only switch between AWS and local runs.
 //!
-//! Modules (ownership while issue 4 is being built):
+//! Modules:
 //! - `edge`: the one listener; routes Lambda by path, Logs and Secrets
 //!   Manager by `X-Amz-Target`, everything else to S3.
-//! - `lambda`: control plane, execution environments, Runtime API.
-//! - `logs`: the CloudWatch Logs store and its query API.
+//! - [`lambda`]: control plane, execution environments, Runtime API.
+//! - [`logs`]: the CloudWatch Logs store and its query API.
 //! - `s3`, `secrets`: S3 (through `s3s`) and Secrets Manager.
-//! - `template`: function definitions from a SAM template.
+//! - [`template`]: function definitions from a SAM template.
+//!
+//! Local credentials: S3 requests must be SigV4-signed with the secret key
+//! `test` (any access key id); the JSON services do not check signatures.
 
+mod edge;
+mod error;
 pub mod lambda;
 pub mod logs;
+mod s3;
+mod secrets;
+pub mod template;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::Error;
+
+/// The region every ARN and endpoint of the emulator names.
+pub const REGION: &str = "us-east-1";
+/// The account id every ARN of the emulator names.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// How to start an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Listen address; loopback only. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// The Lambda functions to serve.
+    pub functions: Vec<lambda::FunctionSpec>,
+    /// Where S3 keeps buckets and objects; `None` uses a temporary directory
+    /// removed at shutdown.
+    pub state_dir: Option<PathBuf>,
+    /// CloudWatch Logs events become visible to readers this long after they
+    /// are written (CloudWatch's eventual consistency).
+    pub log_delay_ms: u64,
+    /// Fraction (0..=1) of S3 requests answered with 500 InternalError or
+    /// 503 SlowDown.
+    pub s3_fault_rate: f64,
+    /// How long an UpdateFunctionConfiguration stays `InProgress`.
+    pub update_delay_ms: u64,
+    /// Idle execution environments are reclaimed after this long.
+    pub idle_timeout: Duration,
+    /// Concurrent environments per function without reserved concurrency.
+    pub default_concurrency_cap: u32,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        let lambda = lambda::LambdaSettings::default();
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            functions: Vec::new(),
+            state_dir: None,
+            log_delay_ms: 0,
+            s3_fault_rate: 0.0,
+            update_delay_ms: lambda.update_delay_ms,
+            idle_timeout: lambda.idle_timeout,
+            default_concurrency_cap: lambda.default_concurrency_cap,
+        }
+    }
+}
+
+/// Entry point: starts the emulator.
+pub struct Emulator;
+
+impl Emulator {
+    /// Binds the edge port and starts every service.
+    ///
+    /// # Errors
+    /// A non-loopback address, a port that cannot be bound, or an unusable
+    /// state directory.
+    pub async fn start(cfg: EmulatorConfig) -> Result<EmulatorHandle, Error> {
+        if !cfg.addr.ip().is_loopback() {
+            return Err(Error::NotLoopback(cfg.addr));
+        }
+        let listener = tokio::net::TcpListener::bind(cfg.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: cfg.addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| Error::Bind {
+            addr: cfg.addr,
+            source,
+        })?;
+        let endpoint_url = format!("http://{local}");
+
+        let (s3_root, temp_dir) = match &cfg.state_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("emulator-s3-")
+                    .tempdir()
+                    .map_err(|e| Error::StateDir {
+                        path: std::env::temp_dir(),
+                        message: e.to_string(),
+                    })?;
+                (dir.path().to_path_buf(), Some(dir))
+            }
+        };
+        let logs = logs::LogStore::new(cfg.log_delay_ms);
+        let settings = lambda::LambdaSettings {
+            update_delay_ms: cfg.update_delay_ms,
+            idle_timeout: cfg.idle_timeout,
+            default_concurrency_cap: cfg.default_concurrency_cap,
+        };
+        let lambda =
+            lambda::LambdaService::new(cfg.functions, settings, logs.clone(), endpoint_url.clone());
+        let router = edge::Router {
+            s3: Arc::new(s3::S3Frontend::new(&s3_root, cfg.s3_fault_rate)?),
+            secrets: secrets::SecretsService::default(),
+            logs: logs.clone(),
+            lambda: lambda.clone(),
+        };
+        let edge = edge::Edge::serve(listener, router);
+        Ok(EmulatorHandle {
+            endpoint_url,
+            logs,
+            lambda,
+            edge,
+            _temp_dir: temp_dir,
+        })
+    }
+}
+
+/// A running emulator.
+pub struct EmulatorHandle {
+    endpoint_url: String,
+    logs: logs::LogStore,
+    lambda: lambda::LambdaService,
+    edge: edge::Edge,
+    /// Dropped (and so removed) at shutdown.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl EmulatorHandle {
+    /// `http://127.0.0.1:PORT`: the value for `AWS_ENDPOINT_URL`.
+    pub fn endpoint_url(&self) -> String {
+        self.endpoint_url.clone()
+    }
+
+    /// The CloudWatch Logs store behind the Logs API (tests append to it
+    /// directly).
+    pub fn logs(&self) -> logs::LogStore {
+        self.logs.clone()
+    }
+
+    /// Stops serving, kills every function process and removes the temporary
+    /// S3 directory.
+    pub async fn shutdown(self) {
+        self.edge.stop().await;
+        self.lambda.shutdown().await;
+    }
+
+    /// The Lambda service (tests inspect its execution environments).
+    pub fn lambda(&self) -> &lambda::LambdaService {
+        &self.lambda
+    }
+}

@@ -33,6 +33,18 @@ impl LogStore {
     /// Appends events to `group`/`stream`, creating both when missing.
     pub fn append(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
         let _ = (group, stream, events);
-        todo!("issue 4: emulator-core helper")
+    }
+
+    pub(crate) fn handle_api(
+        &self,
+        operation: &str,
+        body: &bytes::Bytes,
+    ) -> http::Response<bytes::Bytes> {
+        let _ = body;
+        crate::edge::aws_json_error(
+            http::StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            operation,
+        )
     }
 }

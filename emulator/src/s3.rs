@@ -1,0 +1,179 @@
+//! S3 through the `s3s` crate: `s3s` speaks the wire protocol (routing, XML,
+//! SigV4, aws-chunked bodies) and `s3s-fs` stores buckets and objects as
+//! files under the state directory. This module adds what AWS's endpoint does
+//! around that: authentication with the local credentials and the injected
+//! 500 InternalError / 503 SlowDown answers of `--s3-fault-rate`.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::S3Result;
+
+use crate::edge::new_request_id;
+use crate::Error;
+
+/// The secret key every local access key signs with (`AWS_SECRET_ACCESS_KEY=test`).
+pub const LOCAL_SECRET_KEY: &str = "test";
+
+/// Accepts any access key whose requests are signed with the secret
+/// [`LOCAL_SECRET_KEY`]: like LocalStack, the key id is not checked, so
+/// `AWS_ACCESS_KEY_ID` may be anything; a wrong secret gets AWS's
+/// `SignatureDoesNotMatch`.
+struct LocalAuth;
+
+#[async_trait::async_trait]
+impl S3Auth for LocalAuth {
+    async fn get_secret_key(&self, _access_key: &str) -> S3Result<SecretKey> {
+        Ok(SecretKey::from(LOCAL_SECRET_KEY))
+    }
+}
+
+/// The S3 service behind the edge.
+pub(crate) struct S3Frontend {
+    service: S3Service,
+    fault_rate: f64,
+    root: PathBuf,
+}
+
+impl S3Frontend {
+    /// Serves buckets stored under `root` (created when missing); a fraction
+    /// `fault_rate` (0..=1) of requests fails with 500 or 503.
+    pub(crate) fn new(root: &Path, fault_rate: f64) -> Result<Self, Error> {
+        let state_err = |message: String| Error::StateDir {
+            path: root.to_path_buf(),
+            message,
+        };
+        std::fs::create_dir_all(root).map_err(|e| state_err(e.to_string()))?;
+        let fs = s3s_fs::FileSystem::new(root).map_err(|e| state_err(format!("{e:?}")))?;
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(LocalAuth);
+        Ok(Self {
+            service: builder.build(),
+            fault_rate: fault_rate.clamp(0.0, 1.0),
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Answers one buffered S3 request.
+    pub(crate) async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        if self.fault_rate > 0.0 && fastrand::f64() < self.fault_rate {
+            let head = req.method() == http::Method::HEAD;
+            return if fastrand::bool() {
+                s3_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                    head,
+                )
+            } else {
+                s3_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    "Please reduce your request rate.",
+                    head,
+                )
+            };
+        }
+        let head = req.method() == http::Method::HEAD;
+        if let Some(bucket) = self.missing_bucket(&req) {
+            return no_such_bucket(&bucket, head);
+        }
+        let req = req.map(s3s::Body::from);
+        match self.service.call(req).await {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                match body.collect().await {
+                    Ok(collected) => Response::from_parts(parts, collected.to_bytes()),
+                    Err(e) => s3_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        &format!("We encountered an internal error. Please try again. ({e})"),
+                        head,
+                    ),
+                }
+            }
+            Err(e) => s3_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &format!("We encountered an internal error. Please try again. ({e:?})"),
+                head,
+            ),
+        }
+    }
+}
+
+impl S3Frontend {
+    /// The bucket a request names when that bucket does not exist.
+    /// `s3s-fs` would create a missing bucket's directory on PutObject and
+    /// answers NoSuchKey for GetObject there; AWS answers NoSuchBucket.
+    fn missing_bucket(&self, req: &Request<Bytes>) -> Option<String> {
+        let path = req.uri().path().trim_start_matches('/');
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let plausible = bucket.len() >= 3
+            && bucket.len() <= 63
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && !bucket.starts_with('.');
+        if !plausible {
+            return None;
+        }
+        let creates_bucket = req.method() == http::Method::PUT
+            && key.is_empty()
+            && req.uri().query().is_none_or(str::is_empty);
+        if creates_bucket || self.root.join(bucket).is_dir() {
+            return None;
+        }
+        Some(bucket.to_string())
+    }
+}
+
+fn no_such_bucket(bucket: &str, head: bool) -> Response<Bytes> {
+    let request_id = new_request_id();
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>{bucket}</BucketName><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        ))
+    };
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .header("content-type", "application/xml")
+        .header("x-amz-request-id", &request_id)
+        .header("x-amz-id-2", &request_id)
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+/// An error in S3's XML shape (`<Error><Code>…`), with the request id headers
+/// S3 always sends. HEAD answers carry no body, as on AWS.
+fn s3_error(status: StatusCode, code: &str, message: &str, head: bool) -> Response<Bytes> {
+    let request_id = new_request_id();
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>",
+            xml_escape(message)
+        ))
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .header("x-amz-request-id", &request_id)
+        .header("x-amz-id-2", &request_id)
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,1 @@
+//! Function definitions from an AWS SAM template.

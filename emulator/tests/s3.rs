@@ -1,0 +1,326 @@
+//! S3 through the real aws-sdk-s3 client against the emulator's edge.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+
+async fn client(emu: &EmulatorHandle) -> aws_sdk_s3::Client {
+    client_with_secret(emu, "test").await
+}
+
+async fn client_with_secret(emu: &EmulatorHandle, secret: &str) -> aws_sdk_s3::Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region("us-east-1")
+        .credentials_provider(Credentials::new("test", secret, None, None, "static"))
+        .load()
+        .await;
+    let conf = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn objects_round_trip_through_the_sdk() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+
+    s3.create_bucket()
+        .bucket("vanta-vuln-data")
+        .send()
+        .await
+        .unwrap();
+    let buckets = s3.list_buckets().send().await.unwrap();
+    assert_eq!(buckets.buckets()[0].name(), Some("vanta-vuln-data"));
+
+    s3.put_object()
+        .bucket("vanta-vuln-data")
+        .key("snapshots/dt=2026-01-01/stats.json")
+        .content_type("application/json")
+        .body(ByteStream::from_static(b"{\"total\":3}"))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("vanta-vuln-data")
+        .key("latest.json")
+        .body(ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+
+    let got = s3
+        .get_object()
+        .bucket("vanta-vuln-data")
+        .key("snapshots/dt=2026-01-01/stats.json")
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"{\"total\":3}");
+
+    let head = s3
+        .head_object()
+        .bucket("vanta-vuln-data")
+        .key("latest.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(2));
+    assert!(head.e_tag().is_some());
+
+    let listed = s3
+        .list_objects_v2()
+        .bucket("vanta-vuln-data")
+        .prefix("snapshots/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["snapshots/dt=2026-01-01/stats.json"]);
+
+    s3.delete_object()
+        .bucket("vanta-vuln-data")
+        .key("latest.json")
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .get_object()
+        .bucket("vanta-vuln-data")
+        .key("latest.json")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_no_such_key());
+
+    let err = s3
+        .get_object()
+        .bucket("no-such-bucket")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("NoSuchBucket")
+    );
+
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn multipart_upload_assembles_parts_in_order() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket()
+        .bucket("parts-bucket")
+        .send()
+        .await
+        .unwrap();
+
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("parts-bucket")
+        .key("part-0.parquet")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap().to_string();
+    // S3's minimum part size is 5 MiB for every part but the last.
+    let part1 = vec![b'a'; 5 * 1024 * 1024];
+    let part2 = b"tail".to_vec();
+    let mut completed = Vec::new();
+    for (n, data) in [(1, part1.clone()), (2, part2.clone())] {
+        let out = s3
+            .upload_part()
+            .bucket("parts-bucket")
+            .key("part-0.parquet")
+            .upload_id(&upload_id)
+            .part_number(n)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .unwrap();
+        completed.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket("parts-bucket")
+        .key("part-0.parquet")
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let got = s3
+        .get_object()
+        .bucket("parts-bucket")
+        .key("part-0.parquet")
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(body.len(), part1.len() + part2.len());
+    assert!(body.ends_with(b"atail"));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_refused_like_aws() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client_with_secret(&emu, "not-the-local-secret").await;
+    let err = s3
+        .create_bucket()
+        .bucket("parts-bucket")
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("SignatureDoesNotMatch")
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn state_dir_keeps_objects_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EmulatorConfig {
+        state_dir: Some(dir.path().join("s3")),
+        ..EmulatorConfig::default()
+    };
+    let emu = Emulator::start(cfg.clone()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket().bucket("kept").send().await.unwrap();
+    s3.put_object()
+        .bucket("kept")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .send()
+        .await
+        .unwrap();
+    emu.shutdown().await;
+
+    let emu = Emulator::start(cfg).await.unwrap();
+    let s3 = client(&emu).await;
+    let got = s3
+        .get_object()
+        .bucket("kept")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"v");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_rate_one_answers_every_request_with_internal_error_or_slow_down() {
+    let cfg = EmulatorConfig {
+        s3_fault_rate: 1.0,
+        ..EmulatorConfig::default()
+    };
+    let emu = Emulator::start(cfg).await.unwrap();
+    // Retries off so each answer is seen as sent.
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region("us-east-1")
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let err = s3
+            .create_bucket()
+            .bucket("parts-bucket")
+            .send()
+            .await
+            .unwrap_err();
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err.into_service_error())
+            .map(str::to_string);
+        match (status, code.as_deref()) {
+            (Some(500), Some("InternalError")) | (Some(503), Some("SlowDown")) => {}
+            other => panic!("unexpected fault answer {other:?}"),
+        }
+        seen.insert(status);
+    }
+    assert_eq!(seen.len(), 2, "both fault kinds appear over 40 requests");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn temporary_state_is_removed_at_shutdown() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket().bucket("gone").send().await.unwrap();
+    let before: Vec<_> = temp_dirs();
+    assert!(!before.is_empty());
+    emu.shutdown().await;
+    // Only this test creates a bucket named "gone", so these dirs are ours.
+    for dir in before {
+        assert!(!dir.exists(), "{} survived shutdown", dir.display());
+    }
+}
+
+fn temp_dirs() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("emulator-s3-"))
+                && p.join("gone").exists()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn writing_into_a_missing_bucket_is_no_such_bucket() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    let err = s3
+        .put_object()
+        .bucket("never-created")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("NoSuchBucket")
+    );
+    let err = s3
+        .head_bucket()
+        .bucket("never-created")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_not_found());
+    emu.shutdown().await;
+}
