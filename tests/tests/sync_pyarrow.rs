@@ -1,0 +1,200 @@
+//! The real `vanta-vuln-sync` binary, run by the emulator as a Lambda
+//! function against mock-vanta, writes Parquet that pyarrow reads with the
+//! expected row counts and column types.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+
+const BUCKET: &str = "vanta-vuln-data";
+
+/// `target/release` (this test runs from `target/release/deps`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The function binary, built if this test runs without the workspace.
+fn function_binary() -> PathBuf {
+    let bin = target_dir().join("vanta-vuln-sync");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "-p", "vanta-vuln-sync", "--bin", "vanta-vuln-sync"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p vanta-vuln-sync failed");
+    }
+    bin
+}
+
+/// A `PYTHONPATH` under which `import pyarrow` works, installing pyarrow into
+/// the target directory when the system Python lacks it.
+fn pyarrow_path() -> Option<PathBuf> {
+    let works = |path: Option<&Path>| {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", "import pyarrow"]);
+        if let Some(p) = path {
+            cmd.env("PYTHONPATH", p);
+        }
+        cmd.output().map(|o| o.status.success()).unwrap_or(false)
+    };
+    if works(None) {
+        return None;
+    }
+    let site = target_dir().join("py-e2e");
+    if !works(Some(&site)) {
+        let out = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&site)
+            .arg("pyarrow")
+            .output()
+            .expect("python3 -m pip");
+        assert!(
+            out.status.success() && works(Some(&site)),
+            "pyarrow is missing and `python3 -m pip install pyarrow` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(site)
+}
+
+const READER: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+import pyarrow as pa
+out = {}
+for dataset, files in json.loads(sys.argv[1]).items():
+    table = pa.concat_tables([pq.read_table(f) for f in files])
+    out[dataset] = {"rows": table.num_rows,
+                    "types": {f.name: str(f.type) for f in table.schema}}
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_reads_what_the_function_wrote() {
+    let python_path = pyarrow_path();
+    let data = mock_vanta::DataConfig {
+        seed: 3,
+        vulnerabilities: 1_234,
+        remediations: 567,
+        assets: 89,
+        now: "2026-11-26T06:00:00.000Z".parse().unwrap(),
+    };
+    let vanta = mock_vanta::Server::start(mock_vanta::Config {
+        data: data.clone(),
+        ..mock_vanta::Config::default()
+    })
+    .await
+    .unwrap();
+
+    let mut spec = emulator::lambda::FunctionSpec::new("vanta-vuln-sync", function_binary());
+    spec.timeout_s = 120;
+    spec.memory_mb = 256;
+    spec.log_format = emulator::lambda::LogFormat::Json;
+    spec.environment = BTreeMap::from([
+        ("VANTA_CLIENT_ID".to_string(), "vci_mock".to_string()),
+        ("VANTA_CLIENT_SECRET".to_string(), "vcs_mock".to_string()),
+        ("VANTA_BASE_URL".to_string(), vanta.base_url()),
+        ("VANTA_RATE_LIMIT_PER_MIN".to_string(), "0".to_string()),
+        ("S3_BUCKET".to_string(), BUCKET.to_string()),
+        ("S3_PREFIX".to_string(), "e2e".to_string()),
+    ]);
+    let emu = emulator::Emulator::start(emulator::EmulatorConfig {
+        functions: vec![spec],
+        ..emulator::EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let endpoint = emu.endpoint_url();
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let payload = serde_json::json!({"asOf": "2026-11-26T06:00:00.000Z"}).to_string();
+    let out = lambda
+        .invoke()
+        .function_name("vanta-vuln-sync")
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert!(out.function_error().is_none(), "function failed: {body}");
+    assert_eq!(body["status"], "complete", "{body}");
+    assert_eq!(body["counts"]["vulnerabilities"], 1_234);
+
+    // Download every part the manifest lists and read them with pyarrow.
+    let latest = get_json(&s3, "e2e/latest.json").await;
+    let manifest = get_json(&s3, latest["manifest"].as_str().unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, f) in manifest["files"].as_array().unwrap().iter().enumerate() {
+        let bytes = get(&s3, f["key"].as_str().unwrap()).await;
+        let path = dir.path().join(format!("{i}.parquet"));
+        std::fs::write(&path, bytes).unwrap();
+        files
+            .entry(f["dataset"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(path.to_string_lossy().into_owned());
+    }
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", READER, &serde_json::to_string(&files).unwrap()]);
+    if let Some(p) = &python_path {
+        cmd.env("PYTHONPATH", p);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "pyarrow failed: {}", String::from_utf8_lossy(&out.stderr));
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(read["vulnerabilities"]["rows"], 1_234);
+    assert_eq!(read["remediations"]["rows"], 567);
+    assert_eq!(read["vulnerable_assets"]["rows"], 89);
+    let v = &read["vulnerabilities"]["types"];
+    assert_eq!(v["id"], "string");
+    assert_eq!(v["remediateByDate"], "timestamp[ms, tz=UTC]");
+    assert_eq!(v["cvssSeverityScore"], "double");
+    assert_eq!(v["isFixable"], "bool");
+    assert_eq!(v["relatedVulns"], "list<item: string>");
+    assert!(
+        v["deactivateMetadata"].as_str().unwrap().starts_with("struct<isVulnDeactivatedIndefinitely: bool"),
+        "{v}"
+    );
+    let r = &read["remediations"]["types"];
+    assert_eq!(r["remediationDate"], "timestamp[ms, tz=UTC]");
+    let a = &read["vulnerable_assets"]["types"];
+    assert_eq!(a["hasBeenScanned"], "bool");
+    let scanners = a["scanners"].as_str().unwrap();
+    assert!(scanners.starts_with("list<item: struct<resourceId: string"), "{scanners}");
+    assert!(
+        scanners.contains("assetTags: list<item: struct<key: string, value: string>>"),
+        "{scanners}"
+    );
+
+    emu.shutdown().await;
+    vanta.shutdown().await;
+}
+
+async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
+    let out = s3.get_object().bucket(BUCKET).key(key).send().await.unwrap();
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+async fn get_json(s3: &aws_sdk_s3::Client, key: &str) -> Value {
+    serde_json::from_slice(&get(s3, key).await).unwrap()
+}
