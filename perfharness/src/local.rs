@@ -1,0 +1,227 @@
+//! `--local`: mock-vanta and the AWS emulator started in-process, the
+//! function's release binary built when missing or stale, the bucket and
+//! the credentials secret created, and the function defined from
+//! `template.yaml` — so the same drivers run against them through the SDK.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::CommonArgs;
+use crate::error::HarnessError;
+
+/// Name of the reference no-op function (the emulator's fixture) every
+/// local stack defines beside the template's functions.
+pub const REFERENCE_FUNCTION: &str = "perfharness-reference";
+
+/// Bucket and secret names the template's defaults use.
+const BUCKET: &str = "vanta-vuln-data";
+const SECRET: &str = "vanta-api-credentials";
+
+/// The running local stack.
+pub struct LocalStack {
+    mock: mock_vanta::ServerHandle,
+    emulator: emulator::EmulatorHandle,
+    /// Functions the emulator serves.
+    pub functions: Vec<String>,
+    /// mock-vanta's base URL.
+    pub vanta_url: String,
+}
+
+impl std::fmt::Debug for LocalStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStack")
+            .field("functions", &self.functions)
+            .field("vanta_url", &self.vanta_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Builds `bin` of `package` in release mode unless cargo finds it fresh,
+/// and returns its path. Without cargo, an existing binary is used as is.
+pub async fn ensure_binary(package: &str, bin: &str) -> Result<PathBuf, HarnessError> {
+    let root = workspace_root();
+    let path = target_dir(&root).join("release").join(bin);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = tokio::process::Command::new(&cargo)
+        .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(&root)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await;
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(HarnessError::Infrastructure(format!(
+                "building {bin} failed ({s}); run `cargo build --release -p {package} --bin {bin}` to see why"
+            )))
+        }
+        Err(e) if path.exists() => tracing::warn!("cargo not available ({e}); using {}", path.display()),
+        Err(e) => {
+            return Err(HarnessError::Infrastructure(format!(
+                "{} is missing and cargo could not be run ({e}); build it with `cargo build --release -p {package} --bin {bin}`",
+                path.display()
+            )))
+        }
+    }
+    if !path.exists() {
+        return Err(HarnessError::Infrastructure(format!(
+            "{} not found after building it",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+impl LocalStack {
+    /// Starts everything `args` asks for; `args.function` must be a
+    /// function of `template.yaml` (or the reference function).
+    pub async fn start(args: &CommonArgs) -> Result<LocalStack, HarnessError> {
+        let root = workspace_root();
+        let function_bin = ensure_binary("vanta-vuln-sync", "vanta-vuln-sync").await?;
+        let fixture_bin = ensure_binary("emulator", "lambda-fixture").await?;
+
+        let n = args.local_records;
+        let mock_cfg = mock_vanta::Config {
+            data: mock_vanta::DataConfig {
+                vulnerabilities: n,
+                remediations: n * 2 / 5,
+                assets: (n / 10).max(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mock = mock_vanta::Server::start(mock_cfg)
+            .await
+            .map_err(|e| HarnessError::Infrastructure(format!("cannot start mock-vanta: {e}")))?;
+        let vanta_url = mock.base_url();
+
+        let template = root.join("template.yaml");
+        let mut specs = emulator::template::load_functions(
+            &template,
+            &[("vanta-vuln-sync".to_string(), function_bin.clone())],
+        )
+        .map_err(|e| {
+            HarnessError::Infrastructure(format!("cannot read {}: {e}", template.display()))
+        })?;
+        for spec in specs.iter_mut() {
+            let env = &mut spec.environment;
+            env.insert("VANTA_BASE_URL".into(), vanta_url.clone());
+            env.insert("S3_BUCKET".into(), BUCKET.into());
+            env.insert("VANTA_CREDENTIALS_SECRET".into(), SECRET.into());
+            // mock-vanta runs without rate limits; pacing would only slow the run.
+            env.insert("VANTA_RATE_LIMIT_PER_MIN".into(), "0".into());
+        }
+        let mut reference = emulator::lambda::FunctionSpec::new(REFERENCE_FUNCTION, fixture_bin);
+        reference.timeout_s = 10;
+        specs.push(reference);
+        let functions: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let wanted = args.function.rsplit(':').next().unwrap_or(&args.function);
+        if !functions.iter().any(|f| f == wanted || f == &args.function) {
+            mock.shutdown().await;
+            return Err(HarnessError::Usage(format!(
+                "--local defines {}; {:?} is not one of them (template.yaml)",
+                functions.join(", "),
+                args.function
+            )));
+        }
+        let emulator = emulator::Emulator::start(emulator::EmulatorConfig {
+            functions: specs,
+            log_delay_ms: args.local_log_delay_ms,
+            ..Default::default()
+        })
+        .await;
+        let emulator = match emulator {
+            Ok(e) => e,
+            Err(e) => {
+                mock.shutdown().await;
+                return Err(HarnessError::Infrastructure(format!(
+                    "cannot start the emulator: {e}"
+                )));
+            }
+        };
+        let stack = LocalStack {
+            mock,
+            emulator,
+            functions,
+            vanta_url,
+        };
+        if let Err(e) = stack.provision().await {
+            stack.shutdown().await;
+            return Err(e);
+        }
+        Ok(stack)
+    }
+
+    async fn provision(&self) -> Result<(), HarnessError> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint_url())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "perfharness-local",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        if let Err(e) = s3.create_bucket().bucket(BUCKET).send().await {
+            let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e)
+                .unwrap_or_default()
+                .to_string();
+            if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+                return Err(HarnessError::Infrastructure(format!(
+                    "cannot create bucket {BUCKET} in the emulator: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )));
+            }
+        }
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+        let secret =
+            serde_json::json!({"client_id": "vci_mock", "client_secret": "vcs_mock"}).to_string();
+        if let Err(e) = sm
+            .create_secret()
+            .name(SECRET)
+            .secret_string(secret)
+            .send()
+            .await
+        {
+            let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e)
+                .unwrap_or_default()
+                .to_string();
+            if code != "ResourceExistsException" {
+                return Err(HarnessError::Infrastructure(format!(
+                    "cannot create secret {SECRET} in the emulator: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The emulator's endpoint.
+    pub fn endpoint_url(&self) -> String {
+        self.emulator.endpoint_url()
+    }
+
+    /// Stops the emulator (and its function processes) and mock-vanta.
+    pub async fn shutdown(self) {
+        self.emulator.shutdown().await;
+        self.mock.shutdown().await;
+    }
+}

@@ -1,0 +1,209 @@
+//! Summary statistics of one metric over a run's samples.
+//!
+//! Percentiles come from an `hdrhistogram` recorded at microsecond
+//! resolution with 3 significant digits (at most 0.1 % quantisation error);
+//! min, max, mean and stddev are computed exactly from the raw values.
+//!
+//! Availability rule: a percentile pXX is reported only when the sample
+//! count can support it, that is when `n >= 100 / (100 - XX)` (at least one
+//! sample above the percentile): p50 needs 2 samples, p90 10, p95 20 and p99
+//! 100. Below that it is shown as "n/a", never guessed.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Statistic names a target can refer to, in display order.
+pub const STAT_NAMES: &[&str] = &[
+    "n", "min", "p50", "p90", "p95", "p99", "max", "mean", "stddev",
+];
+
+/// Percentiles reported, with their quantile.
+pub const PERCENTILES: &[(&str, f64)] =
+    &[("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0)];
+
+/// Minimum sample count for percentile `pct` (e.g. 99.0 → 100).
+pub fn min_samples_for(pct: f64) -> usize {
+    (100.0 / (100.0 - pct)).ceil() as usize
+}
+
+/// The statistics of one metric. Percentiles are `None` when the sample
+/// count does not support them (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of values.
+    pub n: usize,
+    /// Smallest value.
+    pub min: f64,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// Largest value.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); 0 for a single value.
+    pub stddev: f64,
+}
+
+impl Summary {
+    /// Summarises `values` (non-finite and negative values are ignored);
+    /// `None` when nothing is left.
+    pub fn from_values(values: &[f64]) -> Option<Summary> {
+        let vals: Vec<f64> = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .collect();
+        if vals.is_empty() {
+            return None;
+        }
+        let n = vals.len();
+        let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = vals.iter().sum::<f64>() / n as f64;
+        let stddev = if n > 1 {
+            (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        // Auto-resizing histogram; values in microseconds (or KB for MB
+        // metrics) so that sub-millisecond durations keep 3 digits.
+        let mut hist = Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
+        for v in &vals {
+            let scaled = (v * 1000.0).round().max(1.0) as u64;
+            // An auto-resizing histogram accepts any u64.
+            let _ = hist.record(scaled);
+        }
+        let pct = |p: f64| -> Option<f64> {
+            if n < min_samples_for(p) {
+                return None;
+            }
+            let raw = hist.value_at_percentile(p) as f64 / 1000.0;
+            // hdrhistogram answers with the highest value equivalent to the
+            // bucket; keep it inside the observed range.
+            Some(raw.clamp(min, max))
+        };
+        Some(Summary {
+            n,
+            min,
+            p50: pct(50.0),
+            p90: pct(90.0),
+            p95: pct(95.0),
+            p99: pct(99.0),
+            max,
+            mean,
+            stddev,
+        })
+    }
+
+    /// A statistic by name (`n`, `min`, `p50`…`p99`, `max`, `mean`,
+    /// `stddev`); `None` for an unknown name or an unavailable percentile.
+    pub fn get(&self, stat: &str) -> Option<f64> {
+        match stat {
+            "n" => Some(self.n as f64),
+            "min" => Some(self.min),
+            "p50" => self.p50,
+            "p90" => self.p90,
+            "p95" => self.p95,
+            "p99" => self.p99,
+            "max" => Some(self.max),
+            "mean" => Some(self.mean),
+            "stddev" => Some(self.stddev),
+            _ => None,
+        }
+    }
+
+    /// Why `stat` is unavailable, for display ("p99 needs ≥ 100 samples").
+    pub fn unavailable_reason(&self, stat: &str) -> Option<String> {
+        let (_, p) = PERCENTILES.iter().find(|(name, _)| *name == stat)?;
+        let need = min_samples_for(*p);
+        (self.n < need).then(|| format!("{stat} needs >= {need} samples, have {}", self.n))
+    }
+}
+
+/// Buckets for a histogram of `values`: `bins` equal-width bins from min to
+/// max, as `(lower, upper, count)`.
+pub fn histogram_bins(values: &[f64], bins: usize) -> Vec<(f64, f64, usize)> {
+    let vals: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if vals.is_empty() || bins == 0 {
+        return Vec::new();
+    }
+    let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max <= min {
+        return vec![(min, max, vals.len())];
+    }
+    let width = (max - min) / bins as f64;
+    let mut out: Vec<(f64, f64, usize)> = (0..bins)
+        .map(|i| (min + width * i as f64, min + width * (i + 1) as f64, 0))
+        .collect();
+    for v in vals {
+        let idx = (((v - min) / width) as usize).min(bins - 1);
+        out[idx].2 += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn availability_rule() {
+        assert_eq!(min_samples_for(50.0), 2);
+        assert_eq!(min_samples_for(90.0), 10);
+        assert_eq!(min_samples_for(95.0), 20);
+        assert_eq!(min_samples_for(99.0), 100);
+        let s = Summary::from_values(&[1.0; 19]).unwrap();
+        assert!(s.p90.is_some());
+        assert!(s.p95.is_none());
+        assert_eq!(
+            s.unavailable_reason("p95").unwrap(),
+            "p95 needs >= 20 samples, have 19"
+        );
+        assert!(s.unavailable_reason("p90").is_none());
+        let one = Summary::from_values(&[5.0]).unwrap();
+        assert_eq!(one.p50, None);
+        assert_eq!(one.min, 5.0);
+        assert_eq!(one.stddev, 0.0);
+    }
+
+    #[test]
+    fn percentiles_of_one_to_hundred() {
+        let vals: Vec<f64> = (1..=100).map(f64::from).collect();
+        let s = Summary::from_values(&vals).unwrap();
+        assert_eq!(s.n, 100);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(s.max, 100.0);
+        assert!((s.mean - 50.5).abs() < 1e-9);
+        assert!((s.p50.unwrap() - 50.0).abs() <= 0.05, "{:?}", s.p50);
+        assert!((s.p90.unwrap() - 90.0).abs() <= 0.1);
+        assert!((s.p99.unwrap() - 99.0).abs() <= 0.1);
+        assert!((s.stddev - 29.011491975882).abs() < 1e-6);
+        assert_eq!(s.get("p99"), s.p99);
+        assert_eq!(s.get("n"), Some(100.0));
+        assert_eq!(s.get("bogus"), None);
+    }
+
+    #[test]
+    fn sub_millisecond_values_keep_precision_and_stay_in_range() {
+        let s = Summary::from_values(&[0.123, 0.125, 0.127, 0.129]).unwrap();
+        let p = s.p50.unwrap();
+        assert!((0.123..=0.129).contains(&p), "{p}");
+        assert!(Summary::from_values(&[f64::NAN, -1.0]).is_none());
+    }
+
+    #[test]
+    fn bins_cover_every_value() {
+        let vals: Vec<f64> = (0..50).map(f64::from).collect();
+        let bins = histogram_bins(&vals, 7);
+        assert_eq!(bins.len(), 7);
+        assert_eq!(bins.iter().map(|b| b.2).sum::<usize>(), 50);
+        assert_eq!(histogram_bins(&[3.0, 3.0], 5), vec![(3.0, 3.0, 2)]);
+    }
+}
