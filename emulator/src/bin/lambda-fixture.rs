@@ -9,7 +9,11 @@
 //!   any other non-empty value: post `/runtime/init/error`, then exit 1.
 //!
 //! Payload (every field optional, `{}` is a no-op):
-//! `{"sleepMs","allocMb","logLines","returnBytes","crash","exitCode","hang","error"}`.
+//! `{"sleepMs","allocMb","logLines","returnBytes","crash","exitCode","hang","error"}`,
+//! plus two diagnostics: `"echoEnv": ["NAME", …]` returns those variables,
+//! `"probe": true` calls its own Runtime API with bad requests and returns
+//! the status codes it got. Every answer carries the invocation context
+//! (request id, deadline, ARN, trace id, client context) and the pid.
 //!
 //! At the end of init it prints `FIXTURE_INIT_MS <float>`: its own measured
 //! init time, from `main` entry to right before the runtime's first `/next`.
@@ -87,6 +91,45 @@ fn post_init_error(reason: &str) {
     }
 }
 
+/// One raw HTTP/1.1 request to the Runtime API; returns the status code.
+fn runtime_call(method: &str, path: &str, body: &str) -> u16 {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return 0;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(&api) else {
+        return 0;
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Calls the Runtime API the wrong way on purpose and reports the answers.
+async fn probe_runtime_api(request_id: &str) -> Value {
+    let request_id = request_id.to_string();
+    tokio::task::spawn_blocking(move || {
+        json!({
+            "unknownRequestId": runtime_call("POST", "/2018-06-01/runtime/invocation/00000000-0000-0000-0000-000000000000/response", "{}"),
+            "initErrorAfterInit": runtime_call("POST", "/2018-06-01/runtime/init/error", r#"{"errorType":"X","errorMessage":"late"}"#),
+            "unknownPath": runtime_call("GET", "/2018-06-01/runtime/nothing", ""),
+            "currentRequestId": request_id,
+        })
+    })
+    .await
+    .unwrap_or(Value::Null)
+}
+
 fn field_u64(payload: &Value, name: &str) -> u64 {
     payload.get(name).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -138,11 +181,33 @@ async fn handle(event: LambdaEvent<Value>, init_ms: f64) -> Result<Value, Diagno
         });
     }
     let return_bytes = field_u64(&payload, "returnBytes") as usize;
+    let context = &event.context;
     let mut answer = json!({
         "ok": true,
-        "requestId": event.context.request_id,
+        "requestId": context.request_id,
+        "deadlineMs": context.deadline,
+        "functionArn": context.invoked_function_arn,
+        "traceId": context.xray_trace_id,
+        "clientContext": context.client_context.as_ref().map(|c| json!({"custom": c.custom, "env": c.environment})),
+        "pid": std::process::id(),
         "initMs": init_ms,
     });
+    if let Some(names) = payload.get("echoEnv").and_then(Value::as_array) {
+        let vars: serde_json::Map<String, Value> = names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|n| {
+                (
+                    n.to_string(),
+                    std::env::var(n).map_or(Value::Null, Value::String),
+                )
+            })
+            .collect();
+        answer["env"] = Value::Object(vars);
+    }
+    if payload.get("probe").and_then(Value::as_bool) == Some(true) {
+        answer["probe"] = probe_runtime_api(&context.request_id).await;
+    }
     if alloc_mb > 0 {
         answer["allocatedMb"] = json!(alloc_mb);
         answer["pagesTouched"] = json!(touched);

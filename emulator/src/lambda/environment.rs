@@ -68,6 +68,10 @@ impl LogSink {
         let mut state = self.lock();
         if let Some(tail) = state.tail.as_mut() {
             tail.push_str(&message);
+            // JSON records carry no newline; the tail still shows one per line.
+            if !message.ends_with('\n') {
+                tail.push('\n');
+            }
         }
         self.logs.append(
             &self.group,

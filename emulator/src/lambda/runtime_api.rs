@@ -239,11 +239,12 @@ async fn route(shared: &RuntimeShared, req: Request<Incoming>) -> Response<Full<
             }
             accepted()
         }
-        _ => runtime_error(
+        (_, "invocation/next" | "init/error") => runtime_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             "Method Not Allowed",
         ),
+        _ => runtime_error(StatusCode::NOT_FOUND, "NotFound", "Not Found"),
     }
 }
 
