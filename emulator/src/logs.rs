@@ -1,8 +1,34 @@
 //! CloudWatch Logs: the in-memory store the Lambda side writes into, and the
-//! query API (FilterLogEvents, GetLogEvents, DescribeLogStreams,
-//! DescribeLogGroups) the harness reads from.
+//! awsJson1_1 API over it: FilterLogEvents, GetLogEvents, DescribeLogStreams,
+//! DescribeLogGroups (what the harness reads), plus CreateLogGroup,
+//! CreateLogStream, PutLogEvents and DeleteLogGroup/DeleteLogStream so the
+//! AWS CLI and SDK writers work too.
+//!
+//! Events in a stream are kept ordered by (timestamp, arrival); readers see an
+//! event only `visibility_delay_ms` after it was appended, like CloudWatch's
+//! eventual consistency.
 
-use std::sync::{Arc, Mutex};
+mod pattern;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::Response;
+use serde_json::{json, Value};
+
+use crate::edge::{aws_json_ok, parse_json_body, ApiError};
+use crate::{ACCOUNT_ID, REGION};
+
+use pattern::FilterPattern;
+
+/// CloudWatch counts each event as its UTF-8 message plus 26 bytes when it
+/// caps a response at 1 MB.
+const EVENT_OVERHEAD: usize = 26;
+const MAX_RESPONSE_BYTES: usize = 1_048_576;
+const NO_GROUP: &str = "The specified log group does not exist.";
+const NO_STREAM: &str = "The specified log stream does not exist.";
 
 /// One log event as the Lambda side produces it: one line, no trailing `\n`
 /// handling needed by the caller beyond what AWS writes (system lines keep
@@ -15,36 +41,772 @@ pub struct LogEvent {
     pub message: String,
 }
 
+/// An event as stored: `seq` orders events with equal timestamps by arrival
+/// and makes positions (tokens, event ids) stable when events are inserted.
+#[derive(Debug)]
+struct Stored {
+    timestamp: i64,
+    seq: u64,
+    ingestion: i64,
+    message: String,
+}
+
+impl Stored {
+    fn key(&self) -> Position {
+        Position {
+            timestamp: self.timestamp,
+            seq: self.seq,
+        }
+    }
+}
+
+/// A place between events, ordered by (timestamp, seq).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Position {
+    timestamp: i64,
+    seq: u64,
+}
+
+impl Position {
+    /// Before every event (CloudWatch rejects negative timestamps).
+    const HEAD: Position = Position {
+        timestamp: -1,
+        seq: 0,
+    };
+    /// After every event.
+    const TAIL: Position = Position {
+        timestamp: i64::MAX - 1,
+        seq: u64::MAX,
+    };
+
+    /// The 56 digits AWS's stream tokens and event ids are made of.
+    fn digits(self) -> String {
+        format!(
+            "{:020}{:036}",
+            self.timestamp.saturating_add(1).max(0),
+            self.seq
+        )
+    }
+
+    fn from_digits(s: &str) -> Option<Position> {
+        if s.len() != 56 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let ts: i64 = s[..20].parse().ok()?;
+        let seq: u64 = s[20..].parse().ok()?;
+        Some(Position {
+            timestamp: ts - 1,
+            seq,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Stream {
+    created: i64,
+    events: Vec<Stored>,
+}
+
+#[derive(Debug)]
+struct Group {
+    created: i64,
+    streams: BTreeMap<String, Stream>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    groups: BTreeMap<String, Group>,
+    next_seq: u64,
+}
+
 /// Shared, cheaply clonable store of log groups and streams.
 #[derive(Debug, Clone, Default)]
 pub struct LogStore {
-    #[allow(dead_code)]
-    inner: Arc<Mutex<()>>,
+    inner: Arc<Mutex<Inner>>,
+    delay_ms: u64,
 }
 
 impl LogStore {
     /// Creates an empty store; events become visible to readers `visibility_delay_ms`
     /// after they are appended (CloudWatch's eventual consistency).
     pub fn new(visibility_delay_ms: u64) -> Self {
-        let _ = visibility_delay_ms;
-        Self::default()
+        Self {
+            inner: Arc::default(),
+            delay_ms: visibility_delay_ms,
+        }
     }
 
     /// Appends events to `group`/`stream`, creating both when missing.
     pub fn append(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
-        let _ = (group, stream, events);
+        let now = now_ms();
+        let mut inner = self.lock();
+        let Inner { groups, next_seq } = &mut *inner;
+        let stream = groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group {
+                created: now,
+                streams: BTreeMap::new(),
+            })
+            .streams
+            .entry(stream.to_string())
+            .or_insert_with(|| Stream {
+                created: now,
+                events: Vec::new(),
+            });
+        for event in events {
+            *next_seq += 1;
+            let stored = Stored {
+                timestamp: event.timestamp,
+                seq: *next_seq,
+                ingestion: now,
+                message: event.message,
+            };
+            // Almost always in order: the common case is a push.
+            if stream
+                .events
+                .last()
+                .is_none_or(|last| last.timestamp <= stored.timestamp)
+            {
+                stream.events.push(stored);
+            } else {
+                let at = stream
+                    .events
+                    .partition_point(|e| e.timestamp <= stored.timestamp);
+                stream.events.insert(at, stored);
+            }
+        }
     }
 
-    pub(crate) fn handle_api(
-        &self,
-        operation: &str,
-        body: &bytes::Bytes,
-    ) -> http::Response<bytes::Bytes> {
-        let _ = body;
-        crate::edge::aws_json_error(
-            http::StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            operation,
-        )
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way readers would trip over, so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether an event ingested at `ingestion` is visible at `now`.
+    fn visible(&self, ingestion: i64, now: i64) -> bool {
+        ingestion.saturating_add(self.delay_ms as i64) <= now
+    }
+
+    /// Answers one `Logs_20140328.<operation>` request.
+    pub(crate) fn handle_api(&self, operation: &str, body: &Bytes) -> Response<Bytes> {
+        let input = match parse_json_body(body) {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        };
+        let answer = match operation {
+            "FilterLogEvents" => self.filter_log_events(&input),
+            "GetLogEvents" => self.get_log_events(&input),
+            "DescribeLogStreams" => self.describe_log_streams(&input),
+            "DescribeLogGroups" => self.describe_log_groups(&input),
+            "CreateLogGroup" => self.create_log_group(&input),
+            "CreateLogStream" => self.create_log_stream(&input),
+            "PutLogEvents" => self.put_log_events(&input),
+            "DeleteLogGroup" => self.delete_log_group(&input),
+            "DeleteLogStream" => self.delete_log_stream(&input),
+            _ => Err(ApiError::bad_request(
+                "UnknownOperationException",
+                format!("Unknown operation Logs_20140328.{operation}: this emulator serves FilterLogEvents, GetLogEvents, DescribeLogStreams, DescribeLogGroups, CreateLogGroup, CreateLogStream, PutLogEvents, DeleteLogGroup and DeleteLogStream."),
+            )),
+        };
+        match answer {
+            Ok(v) => aws_json_ok(&v),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    fn filter_log_events(&self, input: &Value) -> Result<Value, ApiError> {
+        let group_name = group_name(input)?;
+        let names = opt_str_list(input, "logStreamNames")?;
+        let prefix = opt_str(input, "logStreamNamePrefix")?;
+        if names.is_some() && prefix.is_some() {
+            return Err(invalid(
+                "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
+            ));
+        }
+        let start = opt_i64(input, "startTime")?;
+        let end = opt_i64(input, "endTime")?;
+        let limit = limit(input, 10_000)?;
+        let pattern = FilterPattern::parse(opt_str(input, "filterPattern")?.unwrap_or(""))
+            .map_err(|e| invalid(&format!("Invalid filter pattern: {e}")))?;
+        let after = match opt_str(input, "nextToken")? {
+            Some(t) => decode_filter_token(t)?,
+            None => Position::HEAD,
+        };
+
+        let now = now_ms();
+        let inner = self.lock();
+        let group = inner
+            .groups
+            .get(group_name)
+            .ok_or_else(|| not_found(NO_GROUP))?;
+        let mut searched = Vec::new();
+        let mut hits: Vec<(&str, &Stored)> = Vec::new();
+        for (name, stream) in &group.streams {
+            let selected = match (&names, prefix) {
+                (Some(names), _) => names.iter().any(|n| n == name),
+                (None, Some(p)) => name.starts_with(p),
+                (None, None) => true,
+            };
+            if !selected {
+                continue;
+            }
+            searched.push(json!({"logStreamName": name, "searchedCompletely": true}));
+            hits.extend(
+                stream
+                    .events
+                    .iter()
+                    .filter(|e| e.key() > after)
+                    .filter(|e| start.is_none_or(|s| e.timestamp >= s))
+                    .filter(|e| end.is_none_or(|t| e.timestamp <= t))
+                    .filter(|e| self.visible(e.ingestion, now))
+                    .filter(|e| pattern.matches(&e.message))
+                    .map(|e| (name.as_str(), e)),
+            );
+        }
+        hits.sort_by_key(|(_, e)| e.key());
+        let mut events = Vec::new();
+        let mut bytes = 0;
+        let mut last = None;
+        for (stream, e) in &hits {
+            bytes += e.message.len() + EVENT_OVERHEAD;
+            if events.len() == limit || (bytes > MAX_RESPONSE_BYTES && !events.is_empty()) {
+                break;
+            }
+            events.push(json!({
+                "logStreamName": stream,
+                "timestamp": e.timestamp,
+                "message": e.message,
+                "ingestionTime": e.ingestion,
+                "eventId": e.key().digits(),
+            }));
+            last = Some(e.key());
+        }
+        let mut out = json!({"events": events, "searchedLogStreams": searched});
+        if events_left(hits.len(), out["events"].as_array().map_or(0, Vec::len)) {
+            if let Some(last) = last {
+                out["nextToken"] = json!(encode_filter_token(last));
+            }
+        }
+        Ok(out)
+    }
+
+    fn get_log_events(&self, input: &Value) -> Result<Value, ApiError> {
+        let group_name = group_name(input)?;
+        let stream_name = required_str(input, "logStreamName")?;
+        let start = opt_i64(input, "startTime")?;
+        let end = opt_i64(input, "endTime")?;
+        let limit = limit(input, 10_000)?;
+        let from_head = input
+            .get("startFromHead")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let (forward, from) = match opt_str(input, "nextToken")? {
+            Some(token) => decode_stream_token(token)?,
+            None if from_head => (true, Position::HEAD),
+            None => (false, Position::TAIL),
+        };
+
+        let now = now_ms();
+        let inner = self.lock();
+        let group = inner
+            .groups
+            .get(group_name)
+            .ok_or_else(|| not_found(NO_GROUP))?;
+        let stream = group
+            .streams
+            .get(stream_name)
+            .ok_or_else(|| not_found(NO_STREAM))?;
+        // GetLogEvents' endTime is exclusive (FilterLogEvents' is not).
+        let candidates = stream
+            .events
+            .iter()
+            .filter(|e| start.is_none_or(|s| e.timestamp >= s))
+            .filter(|e| end.is_none_or(|t| e.timestamp < t))
+            .filter(|e| self.visible(e.ingestion, now));
+        let page: Vec<&Stored> = if forward {
+            let mut bytes = 0;
+            candidates
+                .filter(|e| e.key() > from)
+                .take_while(|e| {
+                    bytes += e.message.len() + EVENT_OVERHEAD;
+                    bytes <= MAX_RESPONSE_BYTES
+                })
+                .take(limit)
+                .collect()
+        } else {
+            let before: Vec<&Stored> = candidates.filter(|e| e.key() < from).collect();
+            let mut bytes = 0;
+            let mut page: Vec<&Stored> = before
+                .iter()
+                .rev()
+                .take_while(|e| {
+                    bytes += e.message.len() + EVENT_OVERHEAD;
+                    bytes <= MAX_RESPONSE_BYTES
+                })
+                .take(limit)
+                .copied()
+                .collect();
+            page.reverse();
+            page
+        };
+        let (next_forward, next_backward) = match (page.first(), page.last()) {
+            (Some(first), Some(last)) => (last.key(), first.key()),
+            // Nothing (more) in this direction: hand the same place back, so
+            // a reader polling with the forward token sees it unchanged at
+            // the end of the stream. From the tail of an empty stream, start
+            // at the head so that later events are still found.
+            _ if !forward && from == Position::TAIL => (Position::HEAD, Position::HEAD),
+            _ => (from, from),
+        };
+        let events: Vec<Value> = page
+            .iter()
+            .map(|e| {
+                json!({
+                    "timestamp": e.timestamp,
+                    "message": e.message,
+                    "ingestionTime": e.ingestion,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "events": events,
+            "nextForwardToken": format!("f/{}", next_forward.digits()),
+            "nextBackwardToken": format!("b/{}", next_backward.digits()),
+        }))
+    }
+
+    fn describe_log_streams(&self, input: &Value) -> Result<Value, ApiError> {
+        let group_name = group_name(input)?;
+        let prefix = opt_str(input, "logStreamNamePrefix")?;
+        let order = opt_str(input, "orderBy")?.unwrap_or("LogStreamName");
+        let by_last_event = match order {
+            "LogStreamName" => false,
+            "LastEventTime" => true,
+            other => {
+                return Err(validation(&format!(
+                    "1 validation error detected: Value '{other}' at 'orderBy' failed to satisfy constraint: Member must satisfy enum value set: [LogStreamName, LastEventTime]"
+                )))
+            }
+        };
+        if by_last_event && prefix.is_some() {
+            return Err(invalid(
+                "Cannot order by LastEventTime with a logStreamNamePrefix.",
+            ));
+        }
+        let descending = input
+            .get("descending")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let limit = limit(input, 50)?;
+        let offset = match opt_str(input, "nextToken")? {
+            Some(t) => decode_offset_token(t)?,
+            None => 0,
+        };
+
+        let now = now_ms();
+        let inner = self.lock();
+        let group = inner
+            .groups
+            .get(group_name)
+            .ok_or_else(|| not_found(NO_GROUP))?;
+        let mut streams: Vec<(Value, i64)> = group
+            .streams
+            .iter()
+            .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
+            .map(|(name, stream)| {
+                let visible: Vec<&Stored> = stream
+                    .events
+                    .iter()
+                    .filter(|e| self.visible(e.ingestion, now))
+                    .collect();
+                let mut v = json!({
+                    "logStreamName": name,
+                    "creationTime": stream.created,
+                    "arn": format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group_name}:log-stream:{name}"),
+                    "storedBytes": 0,
+                });
+                let mut last_event = 0;
+                if let (Some(first), Some(last)) = (visible.first(), visible.last()) {
+                    last_event = last.timestamp;
+                    v["firstEventTimestamp"] = json!(first.timestamp);
+                    v["lastEventTimestamp"] = json!(last.timestamp);
+                    v["lastIngestionTime"] =
+                        json!(visible.iter().map(|e| e.ingestion).max().unwrap_or(0));
+                    v["uploadSequenceToken"] = json!(last.key().digits());
+                }
+                (v, last_event)
+            })
+            .collect();
+        if by_last_event {
+            streams.sort_by_key(|(_, last)| *last);
+        }
+        if descending {
+            streams.reverse();
+        }
+        let total = streams.len();
+        let page: Vec<Value> = streams
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(v, _)| v)
+            .collect();
+        let mut out = json!({ "logStreams": page });
+        if offset + limit < total {
+            out["nextToken"] = json!(encode_offset_token(offset + limit));
+        }
+        Ok(out)
+    }
+
+    fn describe_log_groups(&self, input: &Value) -> Result<Value, ApiError> {
+        let prefix = opt_str(input, "logGroupNamePrefix")?;
+        let pattern = opt_str(input, "logGroupNamePattern")?;
+        if prefix.is_some() && pattern.is_some() {
+            return Err(invalid(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.",
+            ));
+        }
+        let limit = limit(input, 50)?;
+        let offset = match opt_str(input, "nextToken")? {
+            Some(t) => decode_offset_token(t)?,
+            None => 0,
+        };
+        let pattern = pattern.map(str::to_lowercase);
+        let inner = self.lock();
+        let matching: Vec<(&String, &Group)> = inner
+            .groups
+            .iter()
+            .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
+            .filter(|(name, _)| {
+                pattern
+                    .as_deref()
+                    .is_none_or(|p| name.to_lowercase().contains(p))
+            })
+            .collect();
+        let total = matching.len();
+        let page: Vec<Value> = matching
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(name, group)| {
+                let arn = format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}");
+                json!({
+                    "logGroupName": name,
+                    "creationTime": group.created,
+                    "metricFilterCount": 0,
+                    "arn": format!("{arn}:*"),
+                    "logGroupArn": arn,
+                    "storedBytes": 0,
+                    "logGroupClass": "STANDARD",
+                })
+            })
+            .collect();
+        let mut out = json!({ "logGroups": page });
+        if offset + limit < total {
+            out["nextToken"] = json!(encode_offset_token(offset + limit));
+        }
+        Ok(out)
+    }
+
+    fn create_log_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let name = required_str(input, "logGroupName")?;
+        validate_group_name(name)?;
+        let mut inner = self.lock();
+        if inner.groups.contains_key(name) {
+            return Err(ApiError::bad_request(
+                "ResourceAlreadyExistsException",
+                "The specified log group already exists",
+            ));
+        }
+        inner.groups.insert(
+            name.to_string(),
+            Group {
+                created: now_ms(),
+                streams: BTreeMap::new(),
+            },
+        );
+        Ok(json!({}))
+    }
+
+    fn create_log_stream(&self, input: &Value) -> Result<Value, ApiError> {
+        let group_name = required_str(input, "logGroupName")?;
+        let name = required_str(input, "logStreamName")?;
+        if name.is_empty() || name.len() > 512 || name.contains(':') || name.contains('*') {
+            return Err(invalid(
+                "Log stream names must be 1-512 characters and contain neither ':' nor '*'.",
+            ));
+        }
+        let mut inner = self.lock();
+        let group = inner
+            .groups
+            .get_mut(group_name)
+            .ok_or_else(|| not_found(NO_GROUP))?;
+        if group.streams.contains_key(name) {
+            return Err(ApiError::bad_request(
+                "ResourceAlreadyExistsException",
+                "The specified log stream already exists",
+            ));
+        }
+        group.streams.insert(
+            name.to_string(),
+            Stream {
+                created: now_ms(),
+                events: Vec::new(),
+            },
+        );
+        Ok(json!({}))
+    }
+
+    fn put_log_events(&self, input: &Value) -> Result<Value, ApiError> {
+        let group_name = group_name(input)?;
+        let stream_name = required_str(input, "logStreamName")?;
+        let Some(raw) = input.get("logEvents").and_then(Value::as_array) else {
+            return Err(validation(
+                "1 validation error detected: Value null at 'logEvents' failed to satisfy constraint: Member must not be null",
+            ));
+        };
+        let mut events = Vec::with_capacity(raw.len());
+        for e in raw {
+            let (Some(timestamp), Some(message)) = (
+                e.get("timestamp").and_then(Value::as_i64),
+                e.get("message").and_then(Value::as_str),
+            ) else {
+                return Err(invalid("Each log event needs a timestamp and a message."));
+            };
+            events.push(LogEvent {
+                timestamp,
+                message: message.to_string(),
+            });
+        }
+        if events.windows(2).any(|w| w[0].timestamp > w[1].timestamp) {
+            return Err(invalid(
+                "Log events in a single PutLogEvents request must be in chronological order.",
+            ));
+        }
+        {
+            let inner = self.lock();
+            let group = inner
+                .groups
+                .get(group_name)
+                .ok_or_else(|| not_found(NO_GROUP))?;
+            if !group.streams.contains_key(stream_name) {
+                return Err(not_found(NO_STREAM));
+            }
+        }
+        self.append(group_name, stream_name, events);
+        let seq = self.lock().next_seq;
+        Ok(json!({ "nextSequenceToken": format!("{seq:056}") }))
+    }
+
+    fn delete_log_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let name = required_str(input, "logGroupName")?;
+        match self.lock().groups.remove(name) {
+            Some(_) => Ok(json!({})),
+            None => Err(not_found(NO_GROUP)),
+        }
+    }
+
+    fn delete_log_stream(&self, input: &Value) -> Result<Value, ApiError> {
+        let group_name = required_str(input, "logGroupName")?;
+        let name = required_str(input, "logStreamName")?;
+        let mut inner = self.lock();
+        let group = inner
+            .groups
+            .get_mut(group_name)
+            .ok_or_else(|| not_found(NO_GROUP))?;
+        match group.streams.remove(name) {
+            Some(_) => Ok(json!({})),
+            None => Err(not_found(NO_STREAM)),
+        }
+    }
+}
+
+fn events_left(matching: usize, returned: usize) -> bool {
+    matching > returned
+}
+
+/// `logGroupName`, or `logGroupIdentifier` (a name or an ARN, with or
+/// without the trailing `:*`).
+fn group_name(input: &Value) -> Result<&str, ApiError> {
+    let name = opt_str(input, "logGroupName")?;
+    let identifier = opt_str(input, "logGroupIdentifier")?;
+    match (name, identifier) {
+        (Some(_), Some(_)) => Err(invalid(
+            "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
+        )),
+        (Some(n), None) => Ok(n),
+        (None, Some(id)) => {
+            let id = id.strip_suffix(":*").unwrap_or(id);
+            Ok(match id.split_once(":log-group:") {
+                Some((arn_prefix, name)) if arn_prefix.starts_with("arn:") => name,
+                _ => id,
+            })
+        }
+        (None, None) => Err(invalid(
+            "Either logGroupName or logGroupIdentifier must be specified.",
+        )),
+    }
+}
+
+fn validate_group_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(validation(&format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )))
+    }
+}
+
+fn limit(input: &Value, max: i64) -> Result<usize, ApiError> {
+    match input.get("limit") {
+        None | Some(Value::Null) => Ok(max as usize),
+        Some(v) => match v.as_i64() {
+            Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+            Some(n) if n < 1 => Err(validation(&format!(
+                "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            ))),
+            Some(n) => Err(validation(&format!(
+                "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to {max}"
+            ))),
+            None => Err(serialization("limit")),
+        },
+    }
+}
+
+fn required_str<'a>(input: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    opt_str(input, field)?.ok_or_else(|| {
+        validation(&format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+fn opt_str<'a>(input: &'a Value, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(serialization(field)),
+    }
+}
+
+fn opt_i64(input: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| serialization(field)),
+    }
+}
+
+fn opt_str_list<'a>(input: &'a Value, field: &str) -> Result<Option<Vec<&'a str>>, ApiError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| serialization(field)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(serialization(field)),
+    }
+}
+
+fn encode_filter_token(last: Position) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("filter:{}", last.digits()))
+}
+
+fn decode_filter_token(token: &str) -> Result<Position, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|s| s.strip_prefix("filter:").and_then(Position::from_digits))
+        .ok_or_else(|| invalid("The specified nextToken is invalid."))
+}
+
+fn decode_stream_token(token: &str) -> Result<(bool, Position), ApiError> {
+    let parsed = match token.split_once('/') {
+        Some(("f", digits)) => Position::from_digits(digits).map(|p| (true, p)),
+        Some(("b", digits)) => Position::from_digits(digits).map(|p| (false, p)),
+        _ => None,
+    };
+    parsed.ok_or_else(|| invalid("The specified nextToken is invalid."))
+}
+
+fn encode_offset_token(offset: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("offset:{offset}"))
+}
+
+fn decode_offset_token(token: &str) -> Result<usize, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| invalid("The specified nextToken is invalid."))
+}
+
+fn not_found(message: &str) -> ApiError {
+    ApiError::bad_request("ResourceNotFoundException", message)
+}
+
+fn invalid(message: &str) -> ApiError {
+    ApiError::bad_request("InvalidParameterException", message)
+}
+
+fn validation(message: &str) -> ApiError {
+    ApiError::bad_request("ValidationException", message)
+}
+
+fn serialization(field: &str) -> ApiError {
+    ApiError::bad_request(
+        "SerializationException",
+        format!("Unexpected value type for field '{field}'."),
+    )
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_through_their_digits() {
+        for p in [
+            Position::HEAD,
+            Position::TAIL,
+            Position {
+                timestamp: 1_764_000_000_000,
+                seq: 42,
+            },
+        ] {
+            let digits = p.digits();
+            assert_eq!(digits.len(), 56);
+            assert_eq!(Position::from_digits(&digits), Some(p));
+        }
+    }
+
+    #[test]
+    fn out_of_order_appends_are_kept_sorted_by_time() {
+        let store = LogStore::new(0);
+        let ev = |t: i64, m: &str| LogEvent {
+            timestamp: t,
+            message: m.to_string(),
+        };
+        store.append("g", "s", vec![ev(10, "a"), ev(30, "c")]);
+        store.append("g", "s", vec![ev(20, "b"), ev(30, "d")]);
+        let inner = store.lock();
+        let messages: Vec<&str> = inner.groups["g"].streams["s"]
+            .events
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect();
+        assert_eq!(messages, ["a", "b", "c", "d"]);
     }
 }
