@@ -272,7 +272,7 @@ async fn init_errors_report_and_return_the_error() {
         Some("Runtime.ExitError")
     );
     assert_eq!(
-        t.service.environment_count("exits"),
+        t.service().environment_count("exits"),
         0,
         "a failed init leaves no environment"
     );
@@ -409,7 +409,7 @@ async fn parallel_invokes_get_their_own_environments_up_to_the_cap() {
     assert!(results
         .iter()
         .all(|r| r.report.as_ref().unwrap().ms("Init Duration").is_some()));
-    assert_eq!(t.service.environment_count("fx"), 3);
+    assert_eq!(t.service().environment_count("fx"), 3);
     t.shutdown().await;
 }
 
@@ -451,7 +451,7 @@ async fn update_retires_environments_and_idle_ones_are_reclaimed() {
 
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
-        t.service.environment_count("fx"),
+        t.service().environment_count("fx"),
         0,
         "idle environment reclaimed"
     );

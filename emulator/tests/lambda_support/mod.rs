@@ -1,18 +1,17 @@
-//! Shared setup of the Lambda tests: the Lambda service behind a loopback
-//! HTTP listener, the real aws-sdk-lambda client pointed at it, the fixture
-//! function, and a parser for REPORT lines.
+//! Shared setup of the Lambda tests: the emulator (`Emulator::start`), the
+//! real aws-sdk-lambda client pointed at it, the fixture function, and a
+//! parser for REPORT lines.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::Credentials;
 use base64::Engine as _;
 use emulator::lambda::{FunctionSpec, LambdaService, LambdaSettings};
-use http_body_util::{BodyExt, Full};
+use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 /// Path of the fixture binary Cargo built for these tests.
 pub fn fixture_path() -> &'static str {
@@ -24,15 +23,14 @@ pub fn fixture(name: &str) -> FunctionSpec {
     FunctionSpec::new(name, fixture_path())
 }
 
-/// A running Lambda service and an SDK client for it.
+/// A running emulator and SDK clients for it.
 pub struct TestLambda {
     pub endpoint: String,
-    pub service: LambdaService,
     pub client: aws_sdk_lambda::Client,
     /// The same client without the SDK's retries (a 429 is retried by the
     /// SDK as throttling; tests that expect one must see it).
     pub client_no_retry: aws_sdk_lambda::Client,
-    server: tokio::task::JoinHandle<()>,
+    emulator: EmulatorHandle,
 }
 
 impl TestLambda {
@@ -41,49 +39,16 @@ impl TestLambda {
     }
 
     pub async fn start_with(functions: Vec<FunctionSpec>, settings: LambdaSettings) -> TestLambda {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let service = LambdaService::new(
+        let emulator = Emulator::start(EmulatorConfig {
             functions,
-            settings,
-            emulator::logs::LogStore::new(0),
-            endpoint.clone(),
-        );
-        let served = service.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let service = served.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(
-                        move |req: http::Request<hyper::body::Incoming>| {
-                            let service = service.clone();
-                            async move {
-                                let (parts, body) = req.into_parts();
-                                let body = body
-                                    .collect()
-                                    .await
-                                    .map(|c| c.to_bytes())
-                                    .unwrap_or_default();
-                                let resp =
-                                    service.handle(http::Request::from_parts(parts, body)).await;
-                                let (parts, body) = resp.into_parts();
-                                Ok::<_, Infallible>(http::Response::from_parts(
-                                    parts,
-                                    Full::new(body),
-                                ))
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+            update_delay_ms: settings.update_delay_ms,
+            idle_timeout: settings.idle_timeout,
+            default_concurrency_cap: settings.default_concurrency_cap,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect("emulator starts");
+        let endpoint = emulator.endpoint_url();
         let shared = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&endpoint)
             .region("us-east-1")
@@ -98,16 +63,19 @@ impl TestLambda {
         );
         TestLambda {
             endpoint,
-            service,
             client,
             client_no_retry,
-            server,
+            emulator,
         }
     }
 
+    /// The Lambda service behind the edge.
+    pub fn service(&self) -> &LambdaService {
+        self.emulator.lambda()
+    }
+
     pub async fn shutdown(self) {
-        self.service.shutdown().await;
-        self.server.abort();
+        self.emulator.shutdown().await;
     }
 
     /// Invokes with `LogType=Tail`; returns the payload, the function error
