@@ -71,13 +71,19 @@ pub(crate) async fn inject(State(app): State<Arc<AppState>>, req: Request, next:
                     parts
                         .headers
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-                    Body::from_stream(stream::iter([
-                        Ok(head),
+                    // The pause lets hyper flush the head and the first
+                    // half before the failure, as on a real dropped link.
+                    let failure = stream::once(async {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         Err(std::io::Error::new(
                             std::io::ErrorKind::ConnectionReset,
                             "injected reset",
-                        )),
-                    ]))
+                        ))
+                    });
+                    Body::from_stream(
+                        stream::once(async move { Ok::<Bytes, std::io::Error>(head) })
+                            .chain(failure),
+                    )
                 }
                 FaultKind::Slow => {
                     parts
