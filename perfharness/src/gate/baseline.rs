@@ -55,22 +55,28 @@ impl InitFigures {
     }
 }
 
-/// The function's init figures relative to the reference's.
+/// The function's init figures in units of the reference's median init:
+/// the machine's speed, measured in the same run.
+///
+/// Both divide by the reference's p50, not p90 by p90: the reference's tail
+/// is scheduling noise of a busy machine (a single late sample moves it
+/// several-fold), while its median is stable, so dividing by it cancels
+/// the machine's speed without importing the reference's outliers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ratios {
     /// function p50 / reference p50.
     pub p50: f64,
-    /// function p90 / reference p90.
+    /// function p90 / reference p50.
     pub p90: f64,
 }
 
 impl Ratios {
-    /// The ratios of `function` to `reference`; `None` when the reference
-    /// has a zero figure.
+    /// The ratios of `function` to `reference`; `None` when the reference's
+    /// median is zero.
     pub fn of(function: &InitFigures, reference: &InitFigures) -> Option<Self> {
-        (reference.p50_ms > 0.0 && reference.p90_ms > 0.0).then(|| Self {
+        (reference.p50_ms > 0.0).then(|| Self {
             p50: function.p50_ms / reference.p50_ms,
-            p90: function.p90_ms / reference.p90_ms,
+            p90: function.p90_ms / reference.p50_ms,
         })
     }
 }
@@ -255,7 +261,7 @@ mod tests {
         let b = sample_baseline();
         let r = b.init.ratio.unwrap();
         assert_eq!(r.p50, 3.0);
-        assert_eq!(r.p90, 2.5);
+        assert_eq!(r.p90, 4.0);
         let zero = InitFigures {
             n: 1,
             p50_ms: 0.0,

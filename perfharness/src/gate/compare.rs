@@ -172,7 +172,7 @@ pub fn compare(
             };
             vec![
                 row("init p50 / reference p50", b.p50, n.p50, max_regression),
-                row("init p90 / reference p90", b.p90, n.p90, max_regression),
+                row("init p90 / reference p50", b.p90, n.p90, max_regression),
             ]
         }
         CompareMode::Absolute => vec![
@@ -388,6 +388,20 @@ mod tests {
     }
 
     #[test]
+    fn a_noisy_reference_tail_does_not_move_the_ratios() {
+        let c = compare(
+            &baseline(CompareMode::Ratio),
+            "f",
+            Some("ref"),
+            CompareMode::Ratio,
+            &measurement(30.0, 40.0, 10.0, 200.0),
+            0.15,
+        )
+        .unwrap();
+        assert!(c.pass, "{}", c.to_table());
+    }
+
+    #[test]
     fn absolute_mode_compares_milliseconds() {
         let b = baseline(CompareMode::Absolute);
         let m = Measurement {
@@ -450,7 +464,7 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
         assert_eq!(v["pass"], true);
-        assert_eq!(v["rows"][1]["metric"], "init p90 / reference p90");
+        assert_eq!(v["rows"][1]["metric"], "init p90 / reference p50");
         assert_eq!(v["mode"], "ratio");
     }
 }
