@@ -1,0 +1,233 @@
+//! `emulator serve`: Lambda, CloudWatch Logs, S3 and Secrets Manager on one
+//! loopback port, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use emulator::lambda::FunctionSpec;
+use emulator::{Emulator, EmulatorConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "emulator",
+    version,
+    about = "Local AWS (Lambda, CloudWatch Logs, S3, Secrets Manager) on one loopback port"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve until Ctrl-C or SIGTERM. Point clients at it with
+    /// AWS_ENDPOINT_URL=http://ADDR, AWS_ACCESS_KEY_ID=test,
+    /// AWS_SECRET_ACCESS_KEY=test, AWS_REGION=us-east-1.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Listen address (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    addr: SocketAddr,
+    /// SAM template supplying each function's memory, timeout, environment,
+    /// architecture and log format.
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// A function to serve: NAME=PATH of its bootstrap executable (repeatable).
+    #[arg(long = "function", value_name = "NAME=PATH", value_parser = parse_function)]
+    functions: Vec<(String, PathBuf)>,
+    /// Set an environment variable of a function, e.g. for values the
+    /// template cannot resolve locally: NAME:KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "NAME:KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String, String)>,
+    /// Keep S3 data in DIR (default: a temporary directory removed on exit).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Make log events visible to readers only after N ms, like CloudWatch.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    log_delay_ms: u64,
+    /// Fraction of S3 requests answered with 500 InternalError or 503 SlowDown.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_rate)]
+    s3_fault_rate: f64,
+    /// How long UpdateFunctionConfiguration stays InProgress, in ms.
+    #[arg(long, value_name = "N")]
+    update_delay_ms: Option<u64>,
+    /// Reclaim execution environments idle for N seconds.
+    #[arg(long, value_name = "N")]
+    idle_timeout_s: Option<u64>,
+    /// Concurrent execution environments per function without reserved concurrency.
+    #[arg(long, value_name = "N")]
+    concurrency_cap: Option<u32>,
+}
+
+fn parse_function(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected NAME=PATH, got {s:?}")),
+    }
+}
+
+fn parse_env(s: &str) -> Result<(String, String, String), String> {
+    let parsed = s.split_once(':').and_then(|(name, rest)| {
+        let (key, value) = rest.split_once('=')?;
+        (!name.is_empty() && !key.is_empty())
+            .then(|| (name.to_string(), key.to_string(), value.to_string()))
+    });
+    parsed.ok_or_else(|| format!("expected NAME:KEY=VALUE, got {s:?}"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("expected a fraction between 0 and 1, got {s:?}")),
+    }
+}
+
+/// A mistake on the command line: reported on one line, exit status 2.
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("emulator: missing command; run `emulator serve --help`");
+                return ExitCode::from(2);
+            }
+            // clap's message is several lines (usage, hint); keep the first.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("emulator: {first} (see `emulator serve --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    let Command::Serve(args) = cli.command;
+    let cfg = match config(args) {
+        Ok(cfg) => cfg,
+        Err(Usage(message)) => {
+            eprintln!("emulator: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("emulator: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("emulator: {e:#}");
+            match e.downcast_ref::<emulator::Error>() {
+                Some(emulator::Error::NotLoopback(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+/// Builds the emulator's configuration from the arguments.
+fn config(args: ServeArgs) -> Result<EmulatorConfig, Usage> {
+    if !args.addr.ip().is_loopback() {
+        return Err(Usage(format!(
+            "--addr {}: the emulator binds loopback addresses only; use 127.0.0.1:PORT or [::1]:PORT",
+            args.addr
+        )));
+    }
+    for (name, path) in &args.functions {
+        if !path.is_file() {
+            return Err(Usage(format!(
+                "--function {name}={}: no such file; build it first (e.g. cargo build --release)",
+                path.display()
+            )));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _) in &args.functions {
+        if !seen.insert(name) {
+            return Err(Usage(format!("--function {name} is given twice")));
+        }
+    }
+    let mut functions: Vec<FunctionSpec> = match &args.template {
+        Some(template) => emulator::template::load_functions(template, &args.functions)
+            .map_err(|e| Usage(e.to_string()))?,
+        None => args
+            .functions
+            .iter()
+            .map(|(name, path)| FunctionSpec::new(name.clone(), path.clone()))
+            .collect(),
+    };
+    for (name, key, value) in args.env {
+        let Some(spec) = functions.iter_mut().find(|f| f.name == name) else {
+            return Err(Usage(format!(
+                "--env {name}:{key}=…: no --function named {name}"
+            )));
+        };
+        spec.environment.insert(key, value);
+    }
+    let mut cfg = EmulatorConfig {
+        addr: args.addr,
+        functions,
+        state_dir: args.state_dir,
+        log_delay_ms: args.log_delay_ms,
+        s3_fault_rate: args.s3_fault_rate,
+        ..EmulatorConfig::default()
+    };
+    if let Some(ms) = args.update_delay_ms {
+        cfg.update_delay_ms = ms;
+    }
+    if let Some(s) = args.idle_timeout_s {
+        cfg.idle_timeout = Duration::from_secs(s);
+    }
+    if let Some(n) = args.concurrency_cap {
+        if n == 0 {
+            return Err(Usage("--concurrency-cap must be at least 1".into()));
+        }
+        cfg.default_concurrency_cap = n;
+    }
+    Ok(cfg)
+}
+
+async fn serve(cfg: EmulatorConfig) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+
+    let handle = Emulator::start(cfg).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "emulator listening on {}", handle.endpoint_url())
+            .and_then(|()| out.flush())
+            .context("cannot write to stdout")?;
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    handle.shutdown().await;
+    Ok(())
+}
