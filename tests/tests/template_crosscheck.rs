@@ -1143,3 +1143,112 @@ fn the_athena_tables_match_the_parquet_the_function_writes() {
         );
     }
 }
+
+/// A YAML scalar as the string Lambda would put in the environment.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_emulator_runs_the_function_as_the_template_deploys_it() {
+    use vanta_vuln_sync::config::{Config, CredentialSource};
+
+    let fx = fixture();
+    let executable = fx.root.join("target/release/vanta-vuln-sync");
+    let specs = emulator::template::load_functions(
+        &fx.root.join("template.yaml"),
+        &[("vanta-vuln-sync".to_string(), executable.clone())],
+    )
+    .expect("the emulator reads template.yaml");
+    assert_eq!(specs.len(), 1);
+    let spec = &specs[0];
+    assert_eq!(spec.executable, executable);
+
+    let props = cfn::get(cfn::resource(&fx.template, FUNCTION_ID), "Properties")
+        .expect("function Properties");
+    assert_eq!(
+        cfn::get(props, "FunctionName").and_then(Value::as_str),
+        Some("vanta-vuln-sync"),
+        "the deployed name is the one the emulator, perfharness and README use"
+    );
+    let number = |key: &str| {
+        cfn::get(props, key)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{FUNCTION_ID}.{key} must be a literal number"))
+    };
+    assert_eq!(
+        u64::from(spec.memory_mb),
+        number("MemorySize"),
+        "MemorySize"
+    );
+    assert_eq!(u64::from(spec.timeout_s), number("Timeout"), "Timeout");
+    assert_eq!(
+        spec.timeout_s, 900,
+        "the sync runs up to Lambda's 15 minutes"
+    );
+    let arch = cfn::get(props, "Architectures")
+        .and_then(Value::as_sequence)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str);
+    assert_eq!(arch, Some("arm64"));
+    assert_eq!(spec.architecture, "arm64");
+    assert_eq!(spec.log_format, emulator::lambda::LogFormat::Json);
+
+    // Every variable set from a parameter reaches the local process with the
+    // parameter's default; the others (an !If over the bucket) are left to
+    // the caller.
+    let params = cfn::get(&fx.template, "Parameters").expect("Parameters");
+    let vars = cfn::get(props, "Environment")
+        .and_then(|e| cfn::get(e, "Variables"))
+        .and_then(Value::as_mapping)
+        .expect("Environment.Variables");
+    for (key, value) in vars {
+        let key = key.as_str().expect("variable name");
+        let from_param = match value {
+            Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+            _ => None,
+        };
+        match from_param {
+            Some(param) => {
+                let default = cfn::get(params, param)
+                    .and_then(|p| cfn::get(p, "Default"))
+                    .and_then(scalar_text)
+                    .unwrap_or_else(|| panic!("parameter {param} (for {key}) has no Default"));
+                assert_eq!(
+                    spec.environment.get(key),
+                    Some(&default),
+                    "{key}: the emulator should give the default of {param}"
+                );
+            }
+            None => assert!(
+                !spec.environment.contains_key(key),
+                "{key} is not a plain parameter; the emulator cannot know its value"
+            ),
+        }
+    }
+
+    // The function accepts what the template's defaults give it.
+    let env = spec.environment.clone();
+    let config = Config::from_lookup(|k| env.get(k).cloned())
+        .unwrap_or_else(|e| panic!("the function rejects the template's defaults: {e}"));
+    assert_eq!(
+        config.credentials,
+        CredentialSource::SecretsManager(env["VANTA_CREDENTIALS_SECRET"].clone())
+    );
+    assert_eq!(config.page_size.to_string(), env["VANTA_PAGE_SIZE"]);
+    assert_eq!(
+        config.rate_limit_per_min.to_string(),
+        env["VANTA_RATE_LIMIT_PER_MIN"]
+    );
+    assert_eq!(
+        config.checkpoint_margin.as_secs().to_string(),
+        env["CHECKPOINT_MARGIN_S"]
+    );
+    assert_eq!(config.prefix, env["S3_PREFIX"]);
+    assert_eq!(config.base_url, env["VANTA_BASE_URL"]);
+}
