@@ -513,6 +513,30 @@ async fn bad_input_gets_aws_errors_and_service_keeps_serving() {
         "empty update body is a no-op update: {http}"
     );
 
+    // A malformed update body.
+    t.wait_updated("fx").await;
+    let http = raw_request(
+        &t.endpoint,
+        "PUT",
+        "/2015-03-31/functions/fx/configuration",
+        "{\"Timeout\":",
+    )
+    .await;
+    assert!(http.starts_with("HTTP/1.1 400"), "{http}");
+    assert!(
+        http.to_ascii_lowercase()
+            .contains("x-amzn-errortype: invalidrequestcontentexception"),
+        "{http}"
+    );
+    // An ARN label, percent-encoded as the SDK sends it.
+    let http = reqwest_free_get(
+        &t.endpoint,
+        "GET",
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afx%3A%24LATEST/configuration",
+    )
+    .await;
+    assert!(http.starts_with("HTTP/1.1 200"), "{http}");
+
     // Still serving.
     t.wait_updated("fx").await;
     let inv = t.invoke("fx", "{}").await;
@@ -522,10 +546,18 @@ async fn bad_input_gets_aws_errors_and_service_keeps_serving() {
 
 /// One raw HTTP/1.1 request; returns the whole answer as text.
 async fn reqwest_free_get(endpoint: &str, method: &str, path: &str) -> String {
+    raw_request(endpoint, method, path, "").await
+}
+
+/// One raw HTTP/1.1 request with a body; returns the whole answer as text.
+async fn raw_request(endpoint: &str, method: &str, path: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = endpoint.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     stream.read_to_end(&mut out).await.unwrap();

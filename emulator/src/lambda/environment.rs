@@ -402,11 +402,20 @@ impl Sandbox {
         }
     }
 
+    /// Whether the process has already ended (e.g. between two invokes).
+    pub fn has_exited(&self) -> bool {
+        *self.exited.borrow()
+    }
+
     /// Kills the process group and waits until the process is reaped and
     /// its output is written out.
     pub async fn kill(mut self) {
         kill_group(self.pid);
-        let _ = self.exited.wait_for(|done| *done).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.exited.wait_for(|done| *done),
+        )
+        .await;
         self.drain_output();
         self.server.abort();
         self.sampler.abort();

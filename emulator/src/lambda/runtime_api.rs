@@ -335,3 +335,196 @@ async fn next(shared: &RuntimeShared) -> Response<Full<Bytes>> {
     });
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One HTTP/1.1 exchange on a fresh connection: (status, headers+body).
+    async fn call(
+        addr: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        extra: &str,
+    ) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, text)
+    }
+
+    async fn start() -> (
+        std::net::SocketAddr,
+        mpsc::Sender<Delivery>,
+        mpsc::UnboundedReceiver<RuntimeEvent>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (deliveries, rx) = mpsc::channel(1);
+        let server = tokio::spawn(serve(listener, RuntimeShared::new(events_tx, rx)));
+        (addr, deliveries, events, server)
+    }
+
+    fn delivery(id: &str) -> Delivery {
+        Delivery {
+            request_id: id.into(),
+            payload: Bytes::from_static(b"{\"k\":1}"),
+            timeout_ms: 3000,
+            deadline_epoch_ms: None,
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            trace_id: "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0"
+                .into(),
+            client_context: None,
+            cognito_identity: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_every_call_and_its_error_codes() {
+        let (addr, deliveries, mut events, server) = start().await;
+        deliveries.send(delivery("id-1")).await.unwrap();
+        let (status, text) =
+            call(addr, "GET", "/2018-06-01/runtime/invocation/next", b"", "").await;
+        assert_eq!(status, 200);
+        let lower = text.to_ascii_lowercase();
+        assert!(lower.contains("lambda-runtime-aws-request-id: id-1"));
+        assert!(lower.contains(
+            "lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:f"
+        ));
+        assert!(lower.contains("lambda-runtime-trace-id: root=1-"));
+        assert!(!lower.contains("lambda-runtime-client-context"));
+        let deadline: i64 = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("lambda-runtime-deadline-ms: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!(
+            (now + 2500..=now + 3000).contains(&deadline),
+            "{deadline} vs {now}"
+        );
+        assert!(text.ends_with("{\"k\":1}"));
+        assert!(matches!(
+            events.recv().await,
+            Some(RuntimeEvent::InitDone(_))
+        ));
+        assert!(matches!(
+            events.recv().await,
+            Some(RuntimeEvent::Delivered { .. })
+        ));
+
+        let path = "/2018-06-01/runtime/invocation/id-1/response";
+        let (status, text) = call(addr, "POST", path, b"\"done\"", "").await;
+        assert_eq!(status, 202);
+        assert!(text.ends_with(r#"{"status":"OK"}"#));
+        match events.recv().await {
+            Some(RuntimeEvent::Response {
+                request_id, body, ..
+            }) => {
+                assert_eq!(&*request_id, "id-1");
+                assert_eq!(&body[..], b"\"done\"");
+            }
+            other => panic!("{other:?}"),
+        }
+        let (status, text) = call(addr, "POST", path, b"{}", "").await;
+        assert_eq!(status, 403, "a second response: {text}");
+        assert!(text.contains("InvalidStateTransition"));
+        let (status, text) = call(
+            addr,
+            "POST",
+            "/2018-06-01/runtime/invocation/nope/response",
+            b"{}",
+            "",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(text.contains("InvalidRequestID"));
+        let (status, _) = call(addr, "POST", "/2018-06-01/runtime/init/error", b"{}", "").await;
+        assert_eq!(status, 403, "init/error after init");
+
+        // Oversized response: 413 and the invoke learns of it.
+        deliveries.send(delivery("id-2")).await.unwrap();
+        call(addr, "GET", "/2018-06-01/runtime/invocation/next", b"", "").await;
+        let big = vec![b'x'; MAX_RESPONSE_BYTES + 1];
+        let (status, text) = call(
+            addr,
+            "POST",
+            "/2018-06-01/runtime/invocation/id-2/response",
+            &big,
+            "",
+        )
+        .await;
+        assert_eq!(status, 413);
+        assert!(text.contains("RequestEntityTooLarge"));
+        assert!(matches!(
+            events.recv().await,
+            Some(RuntimeEvent::Delivered { .. })
+        ));
+        assert!(matches!(
+            events.recv().await,
+            Some(RuntimeEvent::ResponseTooLarge { .. })
+        ));
+
+        // A posted function error keeps its type header.
+        deliveries.send(delivery("id-3")).await.unwrap();
+        call(addr, "GET", "/2018-06-01/runtime/invocation/next", b"", "").await;
+        let (status, _) = call(
+            addr,
+            "POST",
+            "/2018-06-01/runtime/invocation/id-3/error",
+            br#"{"errorType":"Body.Type","errorMessage":"m"}"#,
+            "Lambda-Runtime-Function-Error-Type: Header.Type\r\n",
+        )
+        .await;
+        assert_eq!(status, 202);
+        let _ = events.recv().await;
+        match events.recv().await {
+            Some(RuntimeEvent::FunctionError { error_type, .. }) => {
+                assert_eq!(error_type, "Header.Type")
+            }
+            other => panic!("{other:?}"),
+        }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn init_error_before_first_next() {
+        let (addr, _deliveries, mut events, server) = start().await;
+        let (status, _) = call(
+            addr,
+            "POST",
+            "/2018-06-01/runtime/init/error",
+            br#"{"errorType":"My.Init","errorMessage":"no"}"#,
+            "",
+        )
+        .await;
+        assert_eq!(status, 202);
+        match events.recv().await {
+            Some(RuntimeEvent::InitError { error_type, body }) => {
+                assert_eq!(error_type, "My.Init");
+                assert!(body.starts_with(b"{\"errorType\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        let (status, _) = call(addr, "POST", "/2018-06-01/runtime/init/error", b"{}", "").await;
+        assert_eq!(status, 403, "only once");
+        server.abort();
+    }
+}

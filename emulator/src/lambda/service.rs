@@ -518,6 +518,13 @@ impl LambdaService {
         // Set when init runs inside this invoke: Duration and the timeout
         // then count from here ("suppressed init").
         let mut invoke_start = None;
+        if env.sandbox.as_ref().is_some_and(Sandbox::has_exited) {
+            // The runtime ended between invokes: AWS resets the sandbox and
+            // this invoke re-runs init.
+            if let Some(sandbox) = env.sandbox.take() {
+                sandbox.kill().await;
+            }
+        }
         if env.sandbox.is_none() {
             if !env.initialized_once {
                 env.initialized_once = true;
