@@ -73,12 +73,13 @@ impl Router {
 /// The running listener.
 pub(crate) struct Edge {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Edge {
     /// Serves `router` on `listener` until [`Edge::stop`].
     pub(crate) fn serve(listener: TcpListener, router: Router) -> Self {
+        let router = Arc::new(router);
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
@@ -96,10 +97,10 @@ impl Edge {
                 };
                 // Small request/response pairs: Nagle would add up to 40 ms.
                 let _ = stream.set_nodelay(true);
-                let router = router.clone();
+                let router = Arc::clone(&router);
                 connections.spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let router = router.clone();
+                        let router = Arc::clone(&router);
                         async move { Ok::<_, Infallible>(serve_one(&router, req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -109,13 +110,25 @@ impl Edge {
             }
             connections.shutdown().await;
         });
-        Self { stop, task }
+        Self {
+            stop,
+            task: Some(task),
+        }
     }
 
     /// Stops accepting, closes every connection and waits for the listener task.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Edge {
+    /// A handle dropped without `shutdown()` still closes the port.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
