@@ -107,6 +107,21 @@ struct Stream {
     events: Vec<Stored>,
 }
 
+impl Stream {
+    /// The events with `start <= timestamp < end_exclusive` and a position
+    /// after `after`, found by binary search (events are kept sorted).
+    fn window(&self, start: Option<i64>, end_exclusive: Option<i64>, after: Position) -> &[Stored] {
+        let events = &self.events[..];
+        let hi = match end_exclusive {
+            Some(t) => events.partition_point(|e| e.timestamp < t),
+            None => events.len(),
+        };
+        let lo = events[..hi]
+            .partition_point(|e| start.is_some_and(|s| e.timestamp < s) || e.key() <= after);
+        &events[lo..hi]
+    }
+}
+
 #[derive(Debug)]
 struct Group {
     created: i64,
@@ -252,13 +267,12 @@ impl LogStore {
                 continue;
             }
             searched.push(json!({"logStreamName": name, "searchedCompletely": true}));
+            // FilterLogEvents' endTime is inclusive.
+            let end_exclusive = end.map(|t| t.saturating_add(1));
             hits.extend(
                 stream
-                    .events
+                    .window(start, end_exclusive, after)
                     .iter()
-                    .filter(|e| e.key() > after)
-                    .filter(|e| start.is_none_or(|s| e.timestamp >= s))
-                    .filter(|e| end.is_none_or(|t| e.timestamp <= t))
                     .filter(|e| self.visible(e.ingestion, now))
                     .filter(|e| pattern.matches(&e.message))
                     .map(|e| (name.as_str(), e)),
@@ -318,16 +332,12 @@ impl LogStore {
             .get(stream_name)
             .ok_or_else(|| not_found(NO_STREAM))?;
         // GetLogEvents' endTime is exclusive (FilterLogEvents' is not).
-        let candidates = stream
-            .events
-            .iter()
-            .filter(|e| start.is_none_or(|s| e.timestamp >= s))
-            .filter(|e| end.is_none_or(|t| e.timestamp < t))
-            .filter(|e| self.visible(e.ingestion, now));
         let page: Vec<&Stored> = if forward {
             let mut bytes = 0;
-            candidates
-                .filter(|e| e.key() > from)
+            stream
+                .window(start, end, from)
+                .iter()
+                .filter(|e| self.visible(e.ingestion, now))
                 .take_while(|e| {
                     bytes += e.message.len() + EVENT_OVERHEAD;
                     bytes <= MAX_RESPONSE_BYTES
@@ -335,17 +345,18 @@ impl LogStore {
                 .take(limit)
                 .collect()
         } else {
-            let before: Vec<&Stored> = candidates.filter(|e| e.key() < from).collect();
+            let window = stream.window(start, end, Position::HEAD);
+            let before = &window[..window.partition_point(|e| e.key() < from)];
             let mut bytes = 0;
             let mut page: Vec<&Stored> = before
                 .iter()
                 .rev()
+                .filter(|e| self.visible(e.ingestion, now))
                 .take_while(|e| {
                     bytes += e.message.len() + EVENT_OVERHEAD;
                     bytes <= MAX_RESPONSE_BYTES
                 })
                 .take(limit)
-                .copied()
                 .collect();
             page.reverse();
             page
