@@ -1252,3 +1252,232 @@ fn the_emulator_runs_the_function_as_the_template_deploys_it() {
     assert_eq!(config.prefix, env["S3_PREFIX"]);
     assert_eq!(config.base_url, env["VANTA_BASE_URL"]);
 }
+
+/// `target/release` (this test runs from `target/release/deps`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The function binary, built if this test runs without the workspace.
+fn function_binary() -> PathBuf {
+    let bin = target_dir().join("vanta-vuln-sync");
+    if !bin.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "vanta-vuln-sync",
+                "--bin",
+                "vanta-vuln-sync",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p vanta-vuln-sync failed");
+    }
+    bin
+}
+
+/// Parses an EMF document out of a log event (bare, or wrapped in a JSON
+/// log record's `message`).
+fn emf_document(message: &str) -> Option<serde_json::Value> {
+    let start = message.find('{')?;
+    let doc: serde_json::Value = serde_json::from_str(message[start..].trim_end()).ok()?;
+    if doc.get("_aws").is_some() {
+        return Some(doc);
+    }
+    doc.get("message")
+        .and_then(serde_json::Value::as_str)
+        .and_then(emf_document)
+}
+
+/// The deployment as the template defines it, run locally: the emulator
+/// starts the real function from template.yaml's settings, the function reads
+/// its Vanta credentials from Secrets Manager under the template's secret
+/// name (the deployed path, not the inline test variables), writes under the
+/// template's prefix, and emits the metrics the alarms read with the
+/// dimensions they filter on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_deployment_syncs_locally_with_its_secret_and_alarm_dimensions() {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+    const BUCKET: &str = "vanta-vuln-template";
+    let fx = fixture();
+    let vanta = mock_vanta::Server::start(mock_vanta::Config {
+        data: mock_vanta::DataConfig {
+            seed: 11,
+            vulnerabilities: 250,
+            remediations: 100,
+            assets: 25,
+            now: "2026-11-26T06:00:00.000Z".parse().expect("instant"),
+        },
+        ..mock_vanta::Config::default()
+    })
+    .await
+    .expect("mock-vanta starts");
+
+    let mut specs = emulator::template::load_functions(
+        &fx.root.join("template.yaml"),
+        &[("vanta-vuln-sync".to_string(), function_binary())],
+    )
+    .expect("the emulator reads template.yaml");
+    let spec = &mut specs[0];
+    // Locally only the Vanta host and the bucket (an !If in the template)
+    // differ from a deployment; every other setting is the template's.
+    assert!(!spec.environment.contains_key("S3_BUCKET"));
+    spec.environment.insert("S3_BUCKET".into(), BUCKET.into());
+    spec.environment
+        .insert("VANTA_BASE_URL".into(), vanta.base_url());
+    let prefix = spec.environment["S3_PREFIX"].clone();
+    let secret_name = spec.environment["VANTA_CREDENTIALS_SECRET"].clone();
+    let function_name = spec.name.clone();
+
+    let emu = emulator::Emulator::start(emulator::EmulatorConfig {
+        functions: specs,
+        ..emulator::EmulatorConfig::default()
+    })
+    .await
+    .expect("the emulator starts");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(emu.endpoint_url())
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(r#"{"client_id":"vci_mock","client_secret":"vcs_mock"}"#)
+        .send()
+        .await
+        .expect("create the credentials secret");
+
+    let out = aws_sdk_lambda::Client::new(&sdk)
+        .invoke()
+        .function_name(&function_name)
+        .payload(aws_sdk_lambda::primitives::Blob::new(
+            r#"{"asOf":"2026-11-26T06:00:00.000Z"}"#,
+        ))
+        .send()
+        .await
+        .expect("invoke");
+    let body: serde_json::Value =
+        serde_json::from_slice(out.payload().expect("payload").as_ref()).expect("JSON result");
+    assert!(out.function_error().is_none(), "function failed: {body}");
+    assert_eq!(body["status"], "complete", "{body}");
+    assert_eq!(body["counts"]["vulnerabilities"], 250, "{body}");
+    let snapshot = body["snapshot"].as_str().expect("snapshot URI");
+    assert!(
+        snapshot.starts_with(&format!("s3://{BUCKET}/{prefix}/snapshots/dt=")),
+        "{snapshot} is not under the template's prefix {prefix:?}"
+    );
+    let latest = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(format!("{prefix}/latest.json"))
+        .send()
+        .await
+        .expect("latest.json under the template's prefix");
+    let latest: serde_json::Value =
+        serde_json::from_slice(&latest.body.collect().await.expect("body").into_bytes())
+            .expect("latest.json is JSON");
+    assert_eq!(latest["snapshot"], snapshot);
+
+    // Each VantaVulnStats alarm filters on a dimension set; CloudWatch only
+    // matches a metric emitted with exactly that set and those values.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let mut emf = None;
+    for _ in 0..50 {
+        let events = logs
+            .filter_log_events()
+            .log_group_name(format!("/aws/lambda/{function_name}"))
+            .filter_pattern("VantaVulnStats")
+            .send()
+            .await
+            .expect("FilterLogEvents");
+        emf = events
+            .events()
+            .iter()
+            .filter_map(|e| e.message().and_then(emf_document))
+            .next();
+        if emf.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let emf = emf.expect("the invocation's log has an EMF line in namespace VantaVulnStats");
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "VantaVulnStats");
+    let emitted_sets: Vec<BTreeSet<String>> = directive["Dimensions"]
+        .as_array()
+        .expect("Dimensions")
+        .iter()
+        .map(|set| {
+            set.as_array()
+                .expect("dimension set")
+                .iter()
+                .map(|d| d.as_str().expect("dimension name").to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(emf["SyncSuccess"], 1, "{emf}");
+    let resources = cfn::get(&fx.template, "Resources")
+        .and_then(Value::as_mapping)
+        .expect("Resources");
+    let mut checked = 0;
+    for (id, res) in resources {
+        let props = cfn::get(res, "Properties");
+        let Some(props) = props
+            .filter(|p| cfn::get(p, "Namespace").and_then(Value::as_str) == Some("VantaVulnStats"))
+        else {
+            continue;
+        };
+        let mut names = BTreeSet::new();
+        for d in cfn::get(props, "Dimensions")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let name = cfn::get(d, "Name").and_then(Value::as_str).expect("Name");
+            let value = cfn::get(d, "Value").expect("Value");
+            // The only value an alarm may take from the stack is the
+            // function's own name.
+            let expected = match cfn::referenced_id(value) {
+                Some(r) if r == FUNCTION_ID => function_name.clone(),
+                _ => value.as_str().expect("literal dimension value").to_string(),
+            };
+            assert_eq!(
+                emf[name], expected,
+                "{id:?} filters on {name}={expected}, the function emits {}",
+                emf[name]
+            );
+            names.insert(name.to_string());
+        }
+        assert!(
+            emitted_sets.contains(&names),
+            "{id:?} filters on the dimension set {names:?}; the function emits {emitted_sets:?}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "expected the SyncFailure and stale-data alarms"
+    );
+
+    emu.shutdown().await;
+    vanta.shutdown().await;
+}
