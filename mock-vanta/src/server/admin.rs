@@ -65,6 +65,7 @@ fn route_of(path: &str) -> &str {
 pub(crate) async fn count(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let label = format!("{} {}", req.method(), route_of(req.uri().path()));
     let resp = next.run(req).await;
+    tracing::debug!(request = %label, status = resp.status().as_u16(), "answered");
     *lock(&app.counters.requests)
         .entry((label, resp.status().as_u16()))
         .or_default() += 1;
