@@ -426,7 +426,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if self.pid != 0 {
+        // Once reaped, the waiter has already killed the group; signalling
+        // again could hit a recycled pid.
+        if self.pid != 0 && !self.has_exited() {
             kill_group(self.pid);
         }
         self.server.abort();

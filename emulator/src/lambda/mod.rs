@@ -1,5 +1,15 @@
 //! The Lambda service: control plane (restJson1), execution environments as
 //! real child processes, and a Runtime API listener per environment.
+//!
+//! - `control`: routes and validates control-plane requests, AWS errors.
+//! - `service`: functions, environment pools, one invocation end to end.
+//! - `environment`: a function process in its own process group, its
+//!   output captured line by line into the log stream.
+//! - `runtime_api`: the per-environment Runtime API (2018-06-01).
+//! - `memory`: peak RSS of the process tree from `/proc`.
+//! - `platform_log`: INIT_START/START/END/REPORT lines, `platform.*`
+//!   records, the billing rule.
+//! - `config`: `FunctionConfiguration` and revisions.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,7 +18,7 @@ mod config;
 mod control;
 mod environment;
 mod memory;
-pub mod platform_log;
+mod platform_log;
 mod runtime_api;
 mod service;
 

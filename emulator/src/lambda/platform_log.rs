@@ -189,7 +189,7 @@ pub(crate) enum InitPhase {
 }
 
 impl InitPhase {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             InitPhase::Init => "init",
             InitPhase::Invoke => "invoke",

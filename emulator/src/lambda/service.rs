@@ -415,8 +415,8 @@ impl LambdaService {
         }
     }
 
-    fn log_init_start(&self, env: &Environment) {
-        let phase = "init";
+    fn log_init_start(&self, env: &Environment, phase: InitPhase) {
+        let phase = phase.as_str();
         self.log(env, platform_log::init_start_text, || {
             platform_log::init_start_json(
                 &env.config.spec.name,
@@ -528,12 +528,12 @@ impl LambdaService {
         if env.sandbox.is_none() {
             if !env.initialized_once {
                 env.initialized_once = true;
-                self.log_init_start(env);
+                self.log_init_start(env, InitPhase::Init);
                 match self.init(env, INIT_TIMEOUT).await {
                     Ok(init_ms) => init_duration = Some(init_ms),
                     Err(failure) => {
                         self.log_init_report(env, &failure, InitPhase::Init);
-                        self.log_init_start(env);
+                        self.log_init_start(env, InitPhase::Invoke);
                         let start = Instant::now();
                         invoke_start = Some(start);
                         if let Err(failure) = self.init(env, timeout).await {
