@@ -5,7 +5,6 @@
 //! checkpoint taken at a page boundary captures exactly the records written:
 //! resuming from it neither loses nor repeats one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -367,7 +366,8 @@ struct StreamCtx {
     run_prefix: String,
     as_of: DateTime<Utc>,
     options: SyncOptions,
-    stop: Arc<AtomicBool>,
+    /// Set when the checkpoint margin is reached or another stream failed.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 struct OpenPart {
@@ -450,7 +450,22 @@ async fn run_stream<R: SyncRecord>(
 
     let mut file: Option<OpenPart> = None;
     let result: Result<(), SyncError> = async {
-        while let Some(page) = rx.recv().await {
+        let mut stop = ctx.stop.subscribe();
+        let mut wrote_a_page = false;
+        loop {
+            // Once this invocation has made progress, stop waiting for a page
+            // (the fetcher may be in a long backoff) as soon as time is up:
+            // the cursor still points after the last page written.
+            let next = if wrote_a_page {
+                tokio::select! {
+                    biased;
+                    page = rx.recv() => page,
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(page) = next else { break };
             let page = page?;
             if page.has_next_page {
                 match &page.end_cursor {
@@ -499,7 +514,8 @@ async fn run_stream<R: SyncRecord>(
                 state.done = true;
                 break;
             }
-            if ctx.stop.load(Ordering::Relaxed) {
+            wrote_a_page = true;
+            if *ctx.stop.borrow() {
                 break;
             }
         }
@@ -512,7 +528,7 @@ async fn run_stream<R: SyncRecord>(
     fetcher.abort();
     if let Err(e) = result {
         // Let the other streams wind down at their next page boundary.
-        ctx.stop.store(true, Ordering::Relaxed);
+        ctx.stop.send_replace(true);
         if let Some(open) = file.take() {
             open.upload.abort().await;
         }
@@ -573,16 +589,22 @@ impl Engine {
             "sync starting"
         );
 
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = tokio::sync::watch::Sender::new(false);
         let watcher = deadline.map(|d| {
             let stop = stop.clone();
             let at = d
                 .checked_sub(self.options.checkpoint_margin)
                 .unwrap_or(started);
+            if at <= started {
+                tracing::warn!(
+                    margin_s = self.options.checkpoint_margin.as_secs(),
+                    "less time left than CHECKPOINT_MARGIN_S at the start; each stream writes one page and checkpoints (raise the function timeout or lower the margin)"
+                );
+            }
             tokio::spawn(async move {
                 tokio::time::sleep_until(at).await;
                 tracing::info!("checkpoint margin reached; stopping at the next page boundary");
-                stop.store(true, Ordering::Relaxed);
+                stop.send_replace(true);
             })
         });
         let ctx = Arc::new(StreamCtx {

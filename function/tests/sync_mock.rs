@@ -326,3 +326,104 @@ async fn logs_hold_neither_secret_nor_token() {
     w.vanta.shutdown().await;
     w.emulator.shutdown().await;
 }
+
+/// A fetcher stuck in a long `Retry-After` does not hold the invocation past
+/// its deadline: the stream stops after the last page written and the
+/// checkpoint's cursor points right after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_interrupts_a_long_backoff() {
+    use vanta_vuln_sync::config::{Credentials, Secret};
+    use vanta_vuln_sync::engine::{Continuer, Engine};
+    use vanta_vuln_sync::sink::s3::Bucket;
+    use vanta_vuln_sync::vanta::{ClientOptions, VantaClient};
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": "vat_x", "expires_in": 3600})),
+        )
+        .mount(&server)
+        .await;
+    let page = |ids: &[&str], end: Option<&str>, next: bool| {
+        serde_json::json!({"results": {
+            "pageInfo": {"startCursor": null, "endCursor": end, "hasNextPage": next, "hasPreviousPage": false},
+            "data": ids.iter().map(|id| serde_json::json!({"id": id})).collect::<Vec<_>>()}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/vulnerabilities"))
+        .and(query_param("pageCursor", "c1"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "60"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/vulnerabilities"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["v1"], Some("c1"), true)))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    for p in ["/v1/vulnerability-remediations", "/v1/vulnerable-assets"] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page(&[], None, false)))
+            .mount(&server)
+            .await;
+    }
+    let emu = emulator::Emulator::start(emulator::EmulatorConfig::default())
+        .await
+        .unwrap();
+    let s3 = s3_client(&emu.endpoint_url());
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let mut o = ClientOptions::new(
+        server.uri(),
+        Credentials {
+            client_id: "vci_x".into(),
+            client_secret: Secret::new("vcs_x"),
+        },
+    );
+    o.rate_limit_per_min = 0;
+    let engine = Engine::new(
+        std::sync::Arc::new(VantaClient::new(o).unwrap()),
+        Bucket::new(s3.clone(), BUCKET),
+        PREFIX,
+        SyncOptions {
+            checkpoint_margin: Duration::ZERO,
+            ..SyncOptions::default()
+        },
+    );
+    let (continuer, queue) = Continuer::collector();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.run(&SyncEvent::default(), Some(deadline), &continuer),
+    )
+    .await
+    .expect("the deadline must cut the 60 s backoff short")
+    .unwrap();
+    assert_eq!(outcome.status, Status::Continued);
+    assert_eq!(outcome.counts.vulnerabilities, 1);
+    let key = outcome.checkpoint.unwrap();
+    assert_eq!(queue.lock().unwrap()[0]["resume"], key.as_str());
+    let cp: Value = serde_json::from_slice(
+        &s3.get_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes(),
+    )
+    .unwrap();
+    assert_eq!(cp["vulnerabilities"]["cursor"], "c1");
+    assert_eq!(cp["vulnerabilities"]["done"], false);
+    assert_eq!(cp["remediations"]["done"], true);
+    assert_eq!(cp["vulnerabilities"]["parts"][0]["rows"], 1);
+    emu.shutdown().await;
+}
