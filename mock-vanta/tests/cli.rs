@@ -144,3 +144,22 @@ fn expected_stats_prints_the_library_document() {
     assert_eq!(printed, expected);
     assert_eq!(printed["vulnerabilities"]["total"], 500);
 }
+
+#[test]
+fn an_address_in_use_is_one_line_and_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["serve", "--addr", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("mock-vanta: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&addr), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
