@@ -17,6 +17,15 @@ async fn world_with_function(
     env: &[(&str, &str)],
     timeout_s: u32,
 ) -> (World, aws_sdk_lambda::Client) {
+    world_with(data, env, timeout_s, emulator::lambda::LogFormat::Text).await
+}
+
+async fn world_with(
+    data: mock_vanta::DataConfig,
+    env: &[(&str, &str)],
+    timeout_s: u32,
+    log_format: emulator::lambda::LogFormat,
+) -> (World, aws_sdk_lambda::Client) {
     let vanta = mock_vanta::Server::start(mock_vanta::Config {
         data: data.clone(),
         ..mock_vanta::Config::default()
@@ -29,8 +38,8 @@ async fn world_with_function(
     );
     spec.timeout_s = timeout_s;
     spec.memory_mb = 256;
+    spec.log_format = log_format;
     let mut vars = BTreeMap::from([
-        ("VANTA_CLIENT_ID".to_string(), "vci_mock".to_string()),
         ("VANTA_BASE_URL".to_string(), vanta.base_url()),
         ("S3_BUCKET".to_string(), BUCKET.to_string()),
         ("S3_PREFIX".to_string(), PREFIX.to_string()),
@@ -74,6 +83,7 @@ async fn checkpoints_and_continues_itself_until_complete() {
     let (w, lambda) = world_with_function(
         data(2_500, 600, 40),
         &[
+            ("VANTA_CLIENT_ID", "vci_mock"),
             ("VANTA_CLIENT_SECRET", "vcs_mock"),
             ("VANTA_RATE_LIMIT_PER_MIN", "600"),
             ("CHECKPOINT_MARGIN_S", "2"),
@@ -134,7 +144,10 @@ async fn checkpoints_and_continues_itself_until_complete() {
 async fn bad_credentials_are_a_sync_failure_with_metrics() {
     let (w, lambda) = world_with_function(
         data(10, 5, 2),
-        &[("VANTA_CLIENT_SECRET", "vcs_not_the_secret")],
+        &[
+            ("VANTA_CLIENT_ID", "vci_mock"),
+            ("VANTA_CLIENT_SECRET", "vcs_not_the_secret"),
+        ],
         30,
     )
     .await;
@@ -178,6 +191,94 @@ async fn bad_credentials_are_a_sync_failure_with_metrics() {
         "a failed run wrote {:?}",
         w.keys().await
     );
+    w.emulator.shutdown().await;
+    w.vanta.shutdown().await;
+}
+
+async fn invoke_tail(
+    lambda: &aws_sdk_lambda::Client,
+    payload: &str,
+) -> (Option<String>, Value, String) {
+    let out = lambda
+        .invoke()
+        .function_name("vanta-vuln-sync")
+        .log_type(LogType::Tail)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    let tail = base64::engine::general_purpose::STANDARD
+        .decode(out.log_result().unwrap_or_default())
+        .unwrap();
+    (
+        out.function_error().map(str::to_owned),
+        body,
+        String::from_utf8_lossy(&tail).into_owned(),
+    )
+}
+
+/// Without VANTA_CLIENT_ID/SECRET the credentials come from the secret named
+/// by VANTA_CREDENTIALS_SECRET (default `vanta-api-credentials`); a missing
+/// secret is a clear CredentialsError. Logs follow the JSON log format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_secrets_manager_and_json_logs() {
+    let (w, lambda) = world_with(data(30, 10, 3), &[], 30, emulator::lambda::LogFormat::Json).await;
+
+    let (error, body, _) = invoke_tail(&lambda, "{}").await;
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(body["errorType"], "CredentialsError", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("vanta-api-credentials"),
+        "{body}"
+    );
+
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(w.emulator.endpoint_url())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("vanta-api-credentials")
+        .secret_string(r#"{"client_id":"vci_mock","client_secret":"vcs_mock"}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let (error, body, tail) = invoke_tail(&lambda, r#"{"asOf":"2026-11-26T06:00:00.000Z"}"#).await;
+    assert!(error.is_none(), "{body}");
+    assert_eq!(body["status"], "complete");
+    assert_eq!(body["counts"]["vulnerabilities"], 30);
+    assert!(!tail.contains("vcs_mock"), "secret in the log: {tail}");
+    let app_lines: Vec<Value> = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("message").is_some())
+        .collect();
+    assert!(!app_lines.is_empty(), "no JSON application lines in {tail}");
+    for line in &app_lines {
+        assert!(
+            line["level"].is_string() && line["timestamp"].is_string(),
+            "{line}"
+        );
+        assert!(line["requestId"].is_string(), "{line}");
+    }
+    let emf = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v.get("_aws").is_some())
+        .expect("an EMF line");
+    assert_eq!(emf["SyncSuccess"], 1);
+    assert_eq!(emf["ColdStart"], 0, "the second invocation is warm");
+    assert_eq!(emf["VulnerabilitiesFetched"], 30);
+    assert!(emf.get("OpenCritical").is_some());
     w.emulator.shutdown().await;
     w.vanta.shutdown().await;
 }
