@@ -226,6 +226,12 @@ async fn crash_function_error_and_oversized_response() {
     );
     let r = big.report.unwrap();
     assert_eq!(r.get("Error Type"), Some("Function.ResponseSizeTooLarge"));
+    // A chatty invocation: the tail keeps its last 4 KB, REPORT at the end.
+    let chatty = t.invoke("fx", r#"{"logLines": 20000}"#).await;
+    assert!(chatty.log.len() <= 4096, "{}", chatty.log.len());
+    assert!(chatty.log.ends_with("\t\n") && chatty.log.contains("fixture log line 19999\n"));
+    assert!(!chatty.log.contains("START RequestId"));
+    assert!(chatty.report.is_some());
     let after = t.invoke("fx", r#"{"logLines": 3}"#).await;
     assert_eq!(after.function_error, None);
     for i in 0..3 {

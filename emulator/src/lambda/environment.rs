@@ -135,6 +135,7 @@ impl LogSink {
                 for e in &events {
                     tail.push_str(e);
                 }
+                trim_tail(tail);
             }
             let now = epoch_ms();
             self.logs.append(
@@ -150,6 +151,19 @@ impl LogSink {
             );
         }
         open
+    }
+}
+
+/// Keeps a chatty invocation's Tail buffer bounded: only its last 4 KB is
+/// ever returned, so older text can go once the buffer is well past that.
+fn trim_tail(tail: &mut String) {
+    const KEEP: usize = 8 * 1024;
+    if tail.len() > 8 * KEEP {
+        let mut cut = tail.len() - KEEP;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail.drain(..cut);
     }
 }
 
