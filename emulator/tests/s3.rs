@@ -324,3 +324,105 @@ async fn writing_into_a_missing_bucket_is_no_such_bucket() {
     assert!(err.into_service_error().is_not_found());
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn listing_pages_delimits_and_reads_ranges() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket()
+        .bucket("list-bucket")
+        .send()
+        .await
+        .unwrap();
+    for key in [
+        "snapshots/dt=2026-01-01/a.parquet",
+        "snapshots/dt=2026-01-01/b.parquet",
+        "snapshots/dt=2026-01-02/a.parquet",
+        "latest.json",
+        "z.txt",
+    ] {
+        s3.put_object()
+            .bucket("list-bucket")
+            .key(key)
+            .body(ByteStream::from_static(b"0123456789"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let mut token = None;
+    let mut keys = Vec::new();
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("list-bucket")
+            .max_keys(2)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(page.contents().len() <= 2);
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_string),
+        );
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            assert_eq!(page.is_truncated(), Some(false));
+            break;
+        }
+    }
+    assert_eq!(keys.len(), 5);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+
+    let delimited = s3
+        .list_objects_v2()
+        .bucket("list-bucket")
+        .prefix("snapshots/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = delimited
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(
+        prefixes,
+        ["snapshots/dt=2026-01-01/", "snapshots/dt=2026-01-02/"]
+    );
+
+    let ranged = s3
+        .get_object()
+        .bucket("list-bucket")
+        .key("z.txt")
+        .range("bytes=2-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &ranged.body.collect().await.unwrap().into_bytes()[..],
+        b"234"
+    );
+
+    let err = s3
+        .head_object()
+        .bucket("list-bucket")
+        .key("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_not_found());
+
+    // Deleting a missing key succeeds, as on AWS.
+    s3.delete_object()
+        .bucket("list-bucket")
+        .key("missing")
+        .send()
+        .await
+        .unwrap();
+    emu.shutdown().await;
+}
