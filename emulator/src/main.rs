@@ -32,7 +32,7 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// Listen address (loopback only; port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4566")]
+    #[arg(long, default_value = "127.0.0.1:4566", value_parser = parse_addr)]
     addr: SocketAddr,
     /// SAM template supplying each function's memory, timeout, environment,
     /// architecture and log format.
@@ -63,6 +63,16 @@ struct ServeArgs {
     /// Concurrent execution environments per function without reserved concurrency.
     #[arg(long, value_name = "N")]
     concurrency_cap: Option<u32>,
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    let resolved = match s.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => s.to_string(),
+    };
+    resolved
+        .parse()
+        .map_err(|_| format!("expected IP:PORT such as 127.0.0.1:4566, got {s:?}"))
 }
 
 fn parse_function(s: &str) -> Result<(String, PathBuf), String> {
@@ -157,25 +167,29 @@ fn config(args: ServeArgs) -> Result<EmulatorConfig, Usage> {
             args.addr
         )));
     }
+    // Absolute paths: the function process does not run in our directory.
+    let mut binaries = Vec::with_capacity(args.functions.len());
     for (name, path) in &args.functions {
-        if !path.is_file() {
-            return Err(Usage(format!(
+        match std::fs::canonicalize(path) {
+            Ok(abs) if abs.is_file() => binaries.push((name.clone(), abs)),
+            _ => {
+                return Err(Usage(format!(
                 "--function {name}={}: no such file; build it first (e.g. cargo build --release)",
                 path.display()
-            )));
+            )))
+            }
         }
     }
     let mut seen = std::collections::BTreeSet::new();
-    for (name, _) in &args.functions {
+    for (name, _) in &binaries {
         if !seen.insert(name) {
             return Err(Usage(format!("--function {name} is given twice")));
         }
     }
     let mut functions: Vec<FunctionSpec> = match &args.template {
-        Some(template) => emulator::template::load_functions(template, &args.functions)
+        Some(template) => emulator::template::load_functions(template, &binaries)
             .map_err(|e| Usage(e.to_string()))?,
-        None => args
-            .functions
+        None => binaries
             .iter()
             .map(|(name, path)| FunctionSpec::new(name.clone(), path.clone()))
             .collect(),

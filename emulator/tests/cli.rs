@@ -48,9 +48,15 @@ fn alive(pid: u32) -> bool {
 #[tokio::test]
 async fn serves_prints_one_line_and_exits_cleanly_on_sigterm() {
     let state = tempfile::tempdir().unwrap();
+    // A relative executable path, as typed in a shell, must work too.
+    let fixture = Path::new(FIXTURE);
     let mut child = Command::new(EMULATOR)
-        .args(["serve", "--addr", "127.0.0.1:0", "--function"])
-        .arg(format!("fixture={FIXTURE}"))
+        .current_dir(fixture.parent().unwrap())
+        .args(["serve", "--addr", "localhost:0", "--function"])
+        .arg(format!(
+            "fixture=./{}",
+            fixture.file_name().unwrap().to_str().unwrap()
+        ))
         .args(["--env", "fixture:GREETING=hi", "--state-dir"])
         .arg(state.path())
         .stdout(Stdio::piped())
@@ -98,7 +104,7 @@ async fn serves_prints_one_line_and_exits_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(out.status_code(), 200);
-    assert!(out.function_error().is_none());
+    assert!(out.function_error().is_none(), "{:?}", out.payload());
     let spawned = children(pid);
     assert!(!spawned.is_empty(), "the invoke left no warm environment");
 
