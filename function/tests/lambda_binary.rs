@@ -282,3 +282,50 @@ async fn credentials_from_secrets_manager_and_json_logs() {
     w.emulator.shutdown().await;
     w.vanta.shutdown().await;
 }
+
+/// A malformed setting or payload is one clear line, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_setting_and_payload_are_clear_errors() {
+    let (w, lambda) = world_with_function(
+        data(5, 1, 1),
+        &[
+            ("VANTA_CLIENT_ID", "vci_mock"),
+            ("VANTA_CLIENT_SECRET", "vcs_mock"),
+            ("VANTA_PAGE_SIZE", "500"),
+        ],
+        30,
+    )
+    .await;
+    let (error, body, _) = invoke_tail(&lambda, "{}").await;
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(body["errorType"], "ConfigError", "{body}");
+    let msg = body["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("VANTA_PAGE_SIZE") && !msg.contains('\n'),
+        "{msg}"
+    );
+    w.emulator.shutdown().await;
+    w.vanta.shutdown().await;
+
+    let (w, lambda) = world_with_function(
+        data(5, 1, 1),
+        &[
+            ("VANTA_CLIENT_ID", "vci_mock"),
+            ("VANTA_CLIENT_SECRET", "vcs_mock"),
+        ],
+        30,
+    )
+    .await;
+    let (error, body, _) = invoke_tail(&lambda, r#"{"dryRun": "yes"}"#).await;
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(body["errorType"], "InvalidEvent", "{body}");
+    assert!(body["errorMessage"].as_str().unwrap().contains("dryRun"));
+    // A dry run through the real binary writes nothing.
+    let (error, body, _) = invoke_tail(&lambda, r#"{"dryRun": true}"#).await;
+    assert!(error.is_none(), "{body}");
+    assert_eq!(body["dryRun"], true);
+    assert_eq!(body["counts"]["vulnerabilities"], 5);
+    assert!(w.keys().await.is_empty());
+    w.emulator.shutdown().await;
+    w.vanta.shutdown().await;
+}

@@ -367,6 +367,12 @@ async fn bad_credentials_fail_clearly_without_the_secret() {
     let err = fetch_all(&client, Endpoint::Vulnerabilities)
         .await
         .unwrap_err();
+    // The other pagers get the same answer without asking again (expect(1)).
+    let again = fetch_all(&client, Endpoint::Remediations)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, VantaError::BadCredentials { status: 401 }));
+    server.verify().await;
     let msg = err.to_string();
     assert!(matches!(err, VantaError::BadCredentials { status: 401 }));
     assert!(msg.contains("client credentials"), "{msg}");

@@ -137,6 +137,10 @@ struct TokenResponse {
 struct TokenState {
     token: Option<(Secret, Instant)>,
     generation: u64,
+    /// Status with which the token endpoint refused the credentials: the
+    /// other pagers fail at once instead of spending the endpoint's
+    /// 5-a-minute budget on the same answer.
+    rejected: Option<u16>,
 }
 
 /// Spaces list requests evenly so their rate stays under a per-minute budget.
@@ -222,6 +226,7 @@ impl VantaClient {
             token: Mutex::new(TokenState {
                 token: None,
                 generation: 0,
+                rejected: None,
             }),
             retries: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -361,7 +366,18 @@ impl VantaClient {
                 return Ok((token.clone(), state.generation));
             }
         }
-        let (token, lifetime) = self.request_token().await?;
+        if let Some(status) = state.rejected {
+            return Err(VantaError::BadCredentials { status });
+        }
+        let (token, lifetime) = match self.request_token().await {
+            Ok(t) => t,
+            Err(e) => {
+                if let VantaError::BadCredentials { status } = e {
+                    state.rejected = Some(status);
+                }
+                return Err(e);
+            }
+        };
         // Refresh a minute early so a page fetch never races the expiry.
         let margin = Duration::from_secs(60).min(lifetime / 2);
         state.token = Some((token.clone(), Instant::now() + lifetime - margin));
