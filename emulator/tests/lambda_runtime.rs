@@ -254,7 +254,8 @@ async fn init_errors_report_and_return_the_error() {
     exits
         .environment
         .insert("FIXTURE_INIT_FAIL".into(), "exit".into());
-    let t = TestLambda::start(vec![posted, exits]).await;
+    let missing = emulator::lambda::FunctionSpec::new("missing", "/nonexistent/bootstrap");
+    let t = TestLambda::start(vec![posted, exits, missing]).await;
 
     for _ in 0..2 {
         let inv = t.invoke("posts", "{}").await;
