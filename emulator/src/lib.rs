@@ -73,6 +73,7 @@ impl Default for EmulatorConfig {
 }
 
 /// Entry point: starts the emulator.
+#[derive(Debug)]
 pub struct Emulator;
 
 impl Emulator {
@@ -143,6 +144,14 @@ pub struct EmulatorHandle {
     edge: edge::Edge,
     /// Dropped (and so removed) at shutdown.
     _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("endpoint_url", &self.endpoint_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmulatorHandle {

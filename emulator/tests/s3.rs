@@ -426,3 +426,26 @@ async fn listing_pages_delimits_and_reads_ranges() {
         .unwrap();
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn start_refuses_non_loopback_addresses_and_unusable_state_dirs() {
+    let err = Emulator::start(EmulatorConfig {
+        addr: "0.0.0.0:0".parse().unwrap(),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect_err("a non-loopback address must be refused");
+    assert!(matches!(err, emulator::Error::NotLoopback(_)), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Emulator::start(EmulatorConfig {
+        state_dir: Some(file),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect_err("a file is not a state directory");
+    assert!(matches!(err, emulator::Error::StateDir { .. }), "{err}");
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
