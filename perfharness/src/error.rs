@@ -36,12 +36,12 @@ pub enum HarnessError {
     #[error("interrupted")]
     Interrupted,
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (not a `source`: the message already says it).
+        cause: std::io::Error,
     },
 }
 
@@ -58,7 +58,7 @@ impl HarnessError {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         HarnessError::Io {
             path: path.as_ref().display().to_string(),
-            source,
+            cause: source,
         }
     }
 }

@@ -46,11 +46,54 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// Builds `bin` of `package` in release mode unless cargo finds it fresh,
-/// and returns its path. Without cargo, an existing binary is used as is.
-pub async fn ensure_binary(package: &str, bin: &str) -> Result<PathBuf, HarnessError> {
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let p = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if p.file_name()
+                    .is_some_and(|n| n != "target" && n != "tests" && n != "benches")
+                {
+                    stack.push(p);
+                }
+            } else if let Ok(m) = meta.modified() {
+                newest = newest.max(Some(m));
+            }
+        }
+    }
+    newest
+}
+
+fn is_fresh(binary: &Path, package_dir: &Path, root: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let lock = std::fs::metadata(root.join("Cargo.lock"))
+        .and_then(|m| m.modified())
+        .ok();
+    match newest_source(package_dir) {
+        Some(src) => src <= built && lock.is_none_or(|l| l <= built),
+        None => false,
+    }
+}
+
+/// Returns the release binary `bin` of `package` (whose sources are in
+/// `package_dir`, relative to the workspace root), building it with cargo
+/// when it is missing or older than its sources. Without cargo, an
+/// existing binary is used as is.
+pub async fn ensure_binary(
+    package: &str,
+    package_dir: &str,
+    bin: &str,
+) -> Result<PathBuf, HarnessError> {
     let root = workspace_root();
     let path = target_dir(&root).join("release").join(bin);
+    if is_fresh(&path, &root.join(package_dir), &root) {
+        return Ok(path);
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = tokio::process::Command::new(&cargo)
         .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
@@ -87,8 +130,8 @@ impl LocalStack {
     /// function of `template.yaml` (or the reference function).
     pub async fn start(args: &CommonArgs) -> Result<LocalStack, HarnessError> {
         let root = workspace_root();
-        let function_bin = ensure_binary("vanta-vuln-sync", "vanta-vuln-sync").await?;
-        let fixture_bin = ensure_binary("emulator", "lambda-fixture").await?;
+        let function_bin = ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync").await?;
+        let fixture_bin = ensure_binary("emulator", "emulator", "lambda-fixture").await?;
 
         let n = args.local_records;
         let mock_cfg = mock_vanta::Config {

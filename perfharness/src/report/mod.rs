@@ -240,3 +240,277 @@ mod tests {
         assert_eq!(fmt_opt(None), "n/a");
     }
 }
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! A synthetic run, for the renderers' tests.
+    use super::*;
+    use crate::sample::{Phase, ReportSource, Sample};
+
+    pub fn sample(phase: Phase, i: usize, cold: bool, duration: f64) -> Sample {
+        let mut s = Sample::new(phase, i, chrono::Utc::now(), duration + 5.0);
+        s.request_id = Some(format!("{}-{i}", phase.as_str()));
+        s.cold = cold;
+        s.init_ms = cold.then_some(20.0 + i as f64);
+        s.duration_ms = Some(duration);
+        s.cold_total_ms = s.init_ms.map(|x| x + duration);
+        s.billed_ms = Some((duration + s.init_ms.unwrap_or(0.0)).ceil() as u64);
+        s.max_memory_used_mb = Some(30 + i as u64 % 5);
+        s.memory_size_mb = Some(128);
+        s.report_source = Some(ReportSource::Tail);
+        s.force_attempts = u32::from(phase == Phase::Cold);
+        s
+    }
+
+    pub fn run_report(targets_toml: &str) -> RunReport {
+        let mut samples: Vec<Sample> = (0..20)
+            .map(|i| sample(Phase::Cold, i, true, 3.0 + i as f64 / 10.0))
+            .collect();
+        samples
+            .extend((0..100).map(|i| sample(Phase::Warm, i, false, 1.0 + (i % 7) as f64 / 10.0)));
+        samples.push(sample(Phase::Warm, 100, true, 2.0)); // a warm sample that came back cold
+        let mut missing = sample(Phase::Warm, 101, false, 1.0);
+        missing.report_source = None;
+        missing.duration_ms = None;
+        samples.push(missing);
+        let prices = crate::cost::PriceTable::default();
+        let metrics = crate::metrics::compute(&samples, "x86_64", 128, &prices, 1);
+        let targets = crate::targets::parse(targets_toml, "t.toml").unwrap();
+        let results = crate::targets::evaluate(&targets, &metrics);
+        let met = crate::targets::all_met(&results);
+        RunReport {
+            schema: SCHEMA.into(),
+            command: "full".into(),
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            function: FunctionInfo {
+                name: "fn<&>\"".into(),
+                arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+                memory_mb: 128,
+                timeout_s: 3,
+                architecture: "x86_64".into(),
+                runtime: Some("provided.al2023".into()),
+                log_format: "Text".into(),
+                log_group: "/aws/lambda/f".into(),
+                revision_id: Some("r1".into()),
+                environment: Default::default(),
+            },
+            context: RunContext {
+                region: "us-east-1".into(),
+                endpoint_url: None,
+                local: true,
+                harness_version: "0".into(),
+            },
+            settings: Settings {
+                cold_samples: 20,
+                warm_samples: 100,
+                concurrency: 1,
+                max_reforce: 6,
+                log_source: crate::cli::LogSource::Both,
+                logs_timeout_s: 60.0,
+                payload_bytes: 2,
+            },
+            samples,
+            metrics,
+            targets_file: Some("t.toml".into()),
+            targets: results,
+            logs: LogsSummary {
+                missing: vec!["warm-101".into()],
+                malformed: vec![MalformedLine {
+                    line_no: 3,
+                    reason: "REPORT without Duration".into(),
+                    line: "REPORT RequestId: x <b>".into(),
+                }],
+                ..Default::default()
+            },
+            control_plane: ControlPlane::default(),
+            restore: Some(RestoreReport {
+                fields_restored: vec!["Environment".into()],
+                verified: true,
+                message: "configuration restored and verified (Environment)".into(),
+            }),
+            outcome: Outcome {
+                status: "completed".into(),
+                error: None,
+                targets_met: met,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::fixtures::run_report;
+    use super::*;
+
+    /// Checks that every tag is closed in order (void elements written as
+    /// `<x/>`), attributes are quoted and no raw `<`/`&` leaks from text.
+    fn assert_well_formed(html: &str) {
+        let body = html.strip_prefix("<!DOCTYPE html>\n").expect("doctype");
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = body;
+        while let Some(lt) = rest.find('<') {
+            let text = &rest[..lt];
+            for (i, _) in text.match_indices('&') {
+                let ent = &text[i..];
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
+                        .iter()
+                        .any(|e| ent.starts_with(e)),
+                    "bare & in text: {}",
+                    &ent[..ent.len().min(20)]
+                );
+            }
+            let gt = rest[lt..].find('>').expect("unterminated tag") + lt;
+            let tag = &rest[lt + 1..gt];
+            assert!(!tag.contains('<'), "'<' inside tag {tag}");
+            if let Some(name) = tag.strip_prefix('/') {
+                let open = stack
+                    .pop()
+                    .unwrap_or_else(|| panic!("closing {name} with nothing open"));
+                assert_eq!(open, name.trim(), "mismatched tags");
+            } else if !tag.ends_with('/') {
+                let name = tag.split_whitespace().next().unwrap().to_string();
+                assert_eq!(
+                    tag.matches('"').count() % 2,
+                    0,
+                    "unbalanced quotes in <{tag}>"
+                );
+                stack.push(name);
+            }
+            rest = &rest[gt + 1..];
+        }
+        assert!(stack.is_empty(), "unclosed: {stack:?}");
+        assert!(
+            !html.contains("http://")
+                || html
+                    .matches("http://")
+                    .all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+        );
+        assert!(!html.contains("<script"), "no scripts");
+        assert!(!html.contains("src=\"http"), "no network fetches");
+    }
+
+    fn json_close(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                    "{path}: {x} != {y}"
+                );
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                assert_eq!(x.len(), y.len(), "{path}: keys differ");
+                for (k, v) in x {
+                    json_close(
+                        v,
+                        y.get(k).unwrap_or_else(|| panic!("{path}.{k} missing")),
+                        &format!("{path}.{k}"),
+                    );
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{path}: lengths differ");
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    json_close(v, w, &format!("{path}[{i}]"));
+                }
+            }
+            _ => assert_eq!(a, b, "{path}"),
+        }
+    }
+
+    #[test]
+    fn report_json_round_trips_and_every_file_is_written() {
+        let r = run_report("\"cold.init_ms.p50\" = \"<= 100\"\n\"warm.duration_ms.p99\" = \"<= 10\"\n\"errors.rate\" = 0\n");
+        let dir = tempfile::tempdir().unwrap();
+        let written = r.write_all(dir.path()).unwrap();
+        assert_eq!(written.len(), 3);
+        let back = RunReport::load(dir.path()).unwrap();
+        // serde_json may round the last bit of a float on the way back, so
+        // compare as JSON with a relative tolerance.
+        json_close(
+            &serde_json::to_value(&back).unwrap(),
+            &serde_json::to_value(&r).unwrap(),
+            "$",
+        );
+        assert_eq!(back.samples.len(), r.samples.len());
+        assert_eq!(back.targets, r.targets);
+        assert_eq!(back.restore, r.restore);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        // Stable names scripts read.
+        for k in [
+            "schema", "samples", "metrics", "targets", "restore", "outcome", "logs",
+        ] {
+            assert!(json.get(k).is_some(), "{k}");
+        }
+        assert_eq!(json["metrics"]["distributions"]["cold.init_ms"]["n"], 20);
+        assert_eq!(json["samples"][0]["phase"], "cold");
+        assert!(
+            json["function"].get("environment").is_none(),
+            "environment values never reach reports"
+        );
+        assert!(r.outcome.targets_met);
+    }
+
+    #[test]
+    fn warm_sample_that_came_back_cold_is_kept_out_of_warm_figures() {
+        let r = run_report("");
+        assert_eq!(r.metrics.distributions["warm.duration_ms"].n, 100);
+        let rate = r.metrics.scalars["cold_start.rate"];
+        assert!((rate - 1.0 / 101.0).abs() < 1e-12, "{rate}");
+        assert_eq!(r.metrics.scalars["samples.missing"], 1.0);
+        assert!(r.metrics.distributions["cold.init_ms"].p95.is_some());
+        assert!(r.metrics.distributions["cold.init_ms"].p99.is_none());
+    }
+
+    #[test]
+    fn html_is_well_formed_and_self_contained() {
+        let r = run_report("\"cold.init_ms.p50\" = \"<= 1\"\n");
+        let html = html::render(&r);
+        assert_well_formed(&html);
+        assert!(html.contains("<svg"), "charts present");
+        assert!(html.contains("CDF"));
+        assert!(html.contains("fn&lt;&amp;&gt;&quot;"), "names escaped");
+        assert!(html.contains("class=\"FAIL\""));
+    }
+
+    #[test]
+    fn markdown_and_terminal_show_targets_missing_and_restore() {
+        let r = run_report("\"cold.init_ms.p50\" = \"<= 1\"\n\"cold.init_ms.p99\" = \"<= 1000\"\n");
+        let md = markdown::render(&r);
+        assert!(md.contains("| `cold.init_ms.p50` | <= 1 |"), "{md}");
+        assert!(md.contains("FAIL"));
+        assert!(md.contains("NO DATA"));
+        assert!(md.contains("1 sample(s) without a REPORT line"));
+        assert!(md.contains("restored and verified"));
+        let term = terminal::render(&r, false);
+        assert!(
+            term.contains("FAIL") && !term.contains("\x1b["),
+            "no colour when asked for none"
+        );
+        assert!(term.contains("warm sample(s) came back cold"));
+        assert!(term.contains("have no REPORT line"));
+        assert!(term.contains("could not be parsed"));
+        assert!(term.contains('█'), "ASCII histogram");
+        let coloured = terminal::render(&r, true);
+        assert!(coloured.contains("\x1b[31;1mFAIL\x1b[0m"));
+    }
+
+    #[test]
+    fn github_step_summary_gets_the_markdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = dir.path().join("summary.md");
+        std::fs::write(&summary, "before\n").unwrap();
+        let r = run_report("");
+        // SAFETY of set_var: this is the only test touching this variable.
+        unsafe { std::env::set_var("GITHUB_STEP_SUMMARY", &summary) };
+        r.write_all(&dir.path().join("run")).unwrap();
+        unsafe { std::env::remove_var("GITHUB_STEP_SUMMARY") };
+        let text = std::fs::read_to_string(&summary).unwrap();
+        assert!(text.starts_with("before\n## perfharness full"), "{text}");
+    }
+}
