@@ -151,6 +151,8 @@ async fn interleave(
     max_reforce: u32,
     out: &std::sync::Mutex<(Vec<Sample>, Vec<Sample>)>,
 ) -> Result<(), HarnessError> {
+    // A counter on a terminal only: CI logs would get one line per update.
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for i in 0..n {
         let reference_first = i % 2 == 1;
         if let (true, Some((rs, ro))) = (reference_first, reference) {
@@ -172,9 +174,13 @@ async fn interleave(
                 .1
                 .push(r.sample);
         }
-        eprint!("\rgate: {}/{n} rounds", i + 1);
+        if progress {
+            eprint!("\rgate: {}/{n} rounds", i + 1);
+        }
     }
-    eprintln!();
+    if progress {
+        eprintln!();
+    }
     Ok(())
 }
 
