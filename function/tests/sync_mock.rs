@@ -427,3 +427,61 @@ async fn deadline_interrupts_a_long_backoff() {
     assert_eq!(cp["vulnerabilities"]["parts"][0]["rows"], 1);
     emu.shutdown().await;
 }
+
+/// Vanta's limits, scaled to a one-second window (20 list calls and 5 token
+/// calls per window, one live token): paced at 1,000 a minute the sync never
+/// sees a 429; unpaced, the same sync is throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacer_keeps_under_the_rate_limit() {
+    use vanta_vuln_sync::config::{Credentials, Secret};
+    use vanta_vuln_sync::engine::Engine;
+    use vanta_vuln_sync::sink::s3::Bucket;
+    use vanta_vuln_sync::vanta::{ClientOptions, RetryPolicy, VantaClient};
+
+    let mut config = mock_vanta::Config {
+        data: data(1_500, 400, 40),
+        ..mock_vanta::Config::default()
+    };
+    config.limits = mock_vanta::Limits {
+        requests_per_window: 20,
+        token_requests_per_window: 5,
+        window: Duration::from_secs(1),
+        ..mock_vanta::Limits::realistic()
+    };
+    let w = World::start(config).await;
+    let engine = |per_minute: u32| {
+        let mut o = ClientOptions::new(
+            w.vanta.base_url(),
+            Credentials {
+                client_id: "vci_mock".into(),
+                client_secret: Secret::new("vcs_mock"),
+            },
+        );
+        o.rate_limit_per_min = per_minute;
+        o.retry = RetryPolicy {
+            max_attempts: 20,
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(2),
+        };
+        Engine::new(
+            Arc::new(VantaClient::new(o).unwrap()),
+            Bucket::new(w.s3.clone(), BUCKET),
+            PREFIX,
+            SyncOptions::default(),
+        )
+    };
+    let (paced, _) = run_to_completion(&engine(1_000), event_as_of(&w), None)
+        .await
+        .unwrap();
+    assert_eq!(paced.retries, 0, "a paced sync is never throttled");
+    verify_snapshot(&w, &paced.run_id).await;
+
+    let (unpaced, _) = run_to_completion(&engine(0), event_as_of(&w), None)
+        .await
+        .unwrap();
+    assert!(unpaced.retries > 0, "without the pacer the limit is hit");
+    assert_eq!(unpaced.counts, paced.counts);
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
