@@ -87,7 +87,11 @@ impl S3Frontend {
             Ok(resp) => {
                 let (parts, body) = resp.into_parts();
                 match body.collect().await {
-                    Ok(collected) => Response::from_parts(parts, collected.to_bytes()),
+                    Ok(collected) => {
+                        let mut resp = Response::from_parts(parts, collected.to_bytes());
+                        with_request_id(&mut resp);
+                        resp
+                    }
                     Err(e) => s3_error(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "InternalError",
@@ -148,6 +152,19 @@ fn no_such_bucket(bucket: &str, head: bool) -> Response<Bytes> {
         .header("x-amz-id-2", &request_id)
         .body(body)
         .expect("static response parts are valid")
+}
+
+/// S3 answers every request with `x-amz-request-id` and `x-amz-id-2` (the
+/// SDK exposes them as `request_id()` / `extended_request_id()`).
+fn with_request_id(resp: &mut Response<Bytes>) {
+    if resp.headers().contains_key("x-amz-request-id") {
+        return;
+    }
+    let id = new_request_id();
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amz-id-2", v.clone());
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
 }
 
 /// An error in S3's XML shape (`<Error><Code>…`), with the request id headers

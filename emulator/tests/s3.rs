@@ -70,6 +70,10 @@ async fn objects_round_trip_through_the_sdk() {
         .await
         .unwrap();
     assert_eq!(head.content_length(), Some(2));
+    {
+        use aws_sdk_s3::operation::RequestId;
+        assert!(head.request_id().is_some(), "x-amz-request-id missing");
+    }
     assert!(head.e_tag().is_some());
 
     let listed = s3
