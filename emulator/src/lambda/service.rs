@@ -476,6 +476,8 @@ impl LambdaService {
                 event = sandbox.events.recv() => match event {
                     Some(RuntimeEvent::InitDone(at)) => {
                         sandbox.memory.record_hwm();
+                        // Init output belongs before START.
+                        sandbox.drain_output();
                         let init_ms = ms(at.duration_since(sandbox.spawned_at));
                         env.sandbox = Some(sandbox);
                         return Ok(init_ms);
