@@ -6,6 +6,8 @@
 //! snapshot (parts, `stats.json`, `_manifest.json`, then `latest.json`).
 //! Before the invocation deadline it checkpoints and continues itself.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod engine;
 pub mod event;
