@@ -187,6 +187,11 @@ async fn update_goes_in_progress_then_successful() {
         "{err}"
     );
 
+    // Invoking during an update is allowed.
+    let during = t.invoke("fx", "{}").await;
+    assert_eq!(during.status, 200);
+    assert_eq!(during.function_error, None);
+
     t.wait_updated("fx").await;
     let after = t
         .client
