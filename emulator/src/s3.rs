@@ -3,6 +3,10 @@
 //! files under the state directory. This module adds what AWS's endpoint does
 //! around that: authentication with the local credentials and the injected
 //! 500 InternalError / 503 SlowDown answers of `--s3-fault-rate`.
+//!
+//! Path-style addressing (`http://127.0.0.1:PORT/bucket/key`) is what the
+//! SDKs use against a custom endpoint with `force_path_style`; clients that
+//! insist on virtual-hosted style can use `http://bucket.localhost:PORT/key`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::S3Result;
 
@@ -32,6 +37,28 @@ impl S3Auth for LocalAuth {
     }
 }
 
+/// Virtual-hosted style under `localhost` (`bucket.localhost:PORT`, which
+/// resolves to loopback); every other host is path-style.
+struct LocalHost;
+
+impl S3Host for LocalHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        Ok(match virtual_host_bucket(host) {
+            Some(bucket) => VirtualHost::new("localhost").with_bucket(bucket),
+            None => VirtualHost::new(host),
+        })
+    }
+}
+
+/// `bucket` of a `bucket.localhost[:port]` Host header.
+fn virtual_host_bucket(host: &str) -> Option<&str> {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name.strip_suffix(".localhost").filter(|b| !b.is_empty())
+}
+
 /// The S3 service behind the edge.
 pub(crate) struct S3Frontend {
     service: S3Service,
@@ -51,6 +78,7 @@ impl S3Frontend {
         let fs = s3s_fs::FileSystem::new(root).map_err(|e| state_err(format!("{e:?}")))?;
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(LocalAuth);
+        builder.set_host(LocalHost);
         Ok(Self {
             service: builder.build(),
             fault_rate: fault_rate.clamp(0.0, 1.0),
@@ -116,7 +144,15 @@ impl S3Frontend {
     /// answers NoSuchKey for GetObject there; AWS answers NoSuchBucket.
     fn missing_bucket(&self, req: &Request<Bytes>) -> Option<String> {
         let path = req.uri().path().trim_start_matches('/');
-        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let (bucket, key) = match virtual_host_bucket(host) {
+            Some(bucket) => (bucket, path),
+            None => path.split_once('/').unwrap_or((path, "")),
+        };
         let plausible = bucket.len() >= 3
             && bucket.len() <= 63
             && bucket
