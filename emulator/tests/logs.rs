@@ -539,3 +539,23 @@ async fn post(base: &str, target: &str, body: &str) -> (u16, String) {
     let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
     (status, body)
 }
+
+#[tokio::test]
+async fn malformed_http_is_refused_and_the_edge_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let addr = emu.endpoint_url().trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"NOT HTTP AT ALL\r\n\x00\x01\x02\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 400"), "{out}");
+
+    let logs = client(&emu).await;
+    logs.describe_log_groups().send().await.unwrap();
+    emu.shutdown().await;
+}
