@@ -189,3 +189,31 @@ async fn a_broken_template_is_a_usage_error() {
     assert!(stderr.contains("template.yaml"), "{stderr}");
     assert!(Path::new(FIXTURE).exists());
 }
+
+#[tokio::test]
+async fn ctrl_c_exits_cleanly_too() {
+    let mut child = Command::new(EMULATOR)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("no stdout line within 30 s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        line.starts_with("emulator listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    unsafe {
+        libc::kill(child.id().unwrap() as i32, libc::SIGINT);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("no exit within 30 s of SIGINT")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
