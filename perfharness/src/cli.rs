@@ -231,13 +231,10 @@ pub enum Command {
     /// Parse REPORT / INIT_REPORT / RESTORE_REPORT lines, one JSON object per record.
     ParseLogs(ParseLogsArgs),
     /// Load test: closed (--concurrency) or open (--rate) model.
-    #[cfg(has_load_cli)]
     Load(crate::load::LoadArgs),
     /// Memory sweep with cost per invocation and the best size.
-    #[cfg(has_power_cli)]
     Power(crate::power::PowerArgs),
     /// CI regression gate on init duration.
-    #[cfg(has_gate_cli)]
     Gate(crate::gate::GateArgs),
 }
 
@@ -311,11 +308,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Warm(a) => crate::run::bench(&a, crate::run::Mode::Warm).await,
         Command::Report(a) => crate::run::rerender(&a),
         Command::ParseLogs(a) => parse_logs(&a),
-        #[cfg(has_load_cli)]
         Command::Load(a) => crate::load::run(a).await,
-        #[cfg(has_power_cli)]
         Command::Power(a) => crate::power::run(a).await,
-        #[cfg(has_gate_cli)]
         Command::Gate(a) => crate::gate::run(a).await,
     }
 }

@@ -14,13 +14,15 @@
 //!   catalogue, the cost estimate and target evaluation.
 //! - [`report`]: `report.json`, `report.md`, `report.html` and the terminal.
 //! - [`run`]: the `full` / `cold` / `warm` / `report` commands.
+//! - [`local`]: the `--local` stack (mock-vanta + emulator in-process).
+//! - [`load`], [`power`], [`gate`]: load tests, memory sweeps and the CI
+//!   regression gate, built on the same drivers.
 
 pub mod cli;
 pub mod config_guard;
 pub mod cost;
 pub mod driver;
 pub mod error;
-#[cfg(has_local_stack)]
 pub mod local;
 pub mod metrics;
 pub mod recorder;
@@ -31,11 +33,8 @@ pub mod session;
 pub mod stats;
 pub mod targets;
 
-#[cfg(has_gate)]
 pub mod gate;
-#[cfg(has_load)]
 pub mod load;
-#[cfg(has_power)]
 pub mod power;
 
 pub use error::HarnessError;

@@ -29,7 +29,6 @@ pub struct Session {
     /// Counts of control-plane retries, for the report.
     pub counters: std::sync::Arc<Counters>,
     /// The in-process mock-vanta and emulator of a `--local` run.
-    #[cfg(has_local_stack)]
     pub local: Option<crate::local::LocalStack>,
 }
 
@@ -77,22 +76,22 @@ impl Session {
     /// every client at the emulator.
     pub async fn connect(args: &CommonArgs) -> Result<Session, HarnessError> {
         if args.local {
-            #[cfg(has_local_stack)]
-            {
-                if args.endpoint_url.is_some() {
-                    return Err(HarnessError::Usage(
-                        "--local starts its own emulator; drop --endpoint-url (or drop --local to use yours)".into(),
-                    ));
-                }
-                let stack = crate::local::LocalStack::start(args).await?;
-                let mut session = Self::with_endpoint(args, Some(stack.endpoint_url())).await?;
-                session.local = Some(stack);
-                return Ok(session);
+            if args.endpoint_url.is_some() {
+                return Err(HarnessError::Usage(
+                    "--local starts its own emulator; drop --endpoint-url (or drop --local to use yours)".into(),
+                ));
             }
-            #[cfg(not(has_local_stack))]
-            return Err(HarnessError::Infrastructure(
-                "--local is not available in this build (the emulator or mock-vanta crate is missing)".into(),
-            ));
+            let stack = crate::local::LocalStack::start(args).await?;
+            return match Self::with_endpoint(args, Some(stack.endpoint_url())).await {
+                Ok(mut session) => {
+                    session.local = Some(stack);
+                    Ok(session)
+                }
+                Err(e) => {
+                    stack.shutdown().await;
+                    Err(e)
+                }
+            };
         }
         Self::with_endpoint(args, args.endpoint_url.clone()).await
     }
@@ -159,35 +158,26 @@ impl Session {
             region,
             endpoint_url: endpoint,
             counters: Default::default(),
-            #[cfg(has_local_stack)]
             local: None,
         })
     }
 
     /// True for a `--local` session.
     pub fn is_local(&self) -> bool {
-        #[cfg(has_local_stack)]
-        return self.local.is_some();
-        #[cfg(not(has_local_stack))]
-        false
+        self.local.is_some()
     }
 
     /// A reference no-op function deployed beside the target (the emulator's
     /// fixture in `--local` runs), for comparisons that must cancel out the
     /// machine's speed.
     pub fn reference_function(&self) -> Option<&str> {
-        #[cfg(has_local_stack)]
-        return self
-            .local
+        self.local
             .as_ref()
-            .map(|_| crate::local::REFERENCE_FUNCTION);
-        #[cfg(not(has_local_stack))]
-        None
+            .map(|_| crate::local::REFERENCE_FUNCTION)
     }
 
     /// Tears the local stack down (no-op on AWS).
     pub async fn shutdown(self) {
-        #[cfg(has_local_stack)]
         if let Some(stack) = self.local {
             stack.shutdown().await;
         }
