@@ -485,3 +485,37 @@ async fn pacer_keeps_under_the_rate_limit() {
     w.vanta.shutdown().await;
     w.emulator.shutdown().await;
 }
+
+/// A part file larger than S3's 5 MiB minimum part goes up as a multipart
+/// upload (a full part, then the rest) and reads back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_part_files_use_multipart_upload() {
+    let w = World::with_data(data(60_000, 10, 10)).await;
+    let engine = w.engine("vcs_mock", SyncOptions::default());
+    let (outcome, _) = run_to_completion(&engine, event_as_of(&w), None)
+        .await
+        .unwrap();
+    verify_snapshot(&w, &outcome.run_id).await;
+    let manifest = w
+        .get_json(&format!(
+            "{}_manifest.json",
+            outcome
+                .snapshot
+                .unwrap()
+                .trim_start_matches(&format!("s3://{BUCKET}/"))
+        ))
+        .await;
+    let biggest = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["sizeBytes"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        biggest > 5 * 1024 * 1024,
+        "expected a file larger than one 5 MiB part, got {biggest} bytes"
+    );
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
