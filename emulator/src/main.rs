@@ -229,6 +229,11 @@ async fn serve(cfg: EmulatorConfig) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
 
+    use tokio::signal::unix::{signal, SignalKind};
+    // Watch the signals before announcing the port: a supervisor may signal
+    // as soon as it has read the line.
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let handle = Emulator::start(cfg).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -236,10 +241,8 @@ async fn serve(cfg: EmulatorConfig) -> anyhow::Result<()> {
             .and_then(|()| out.flush())
             .context("cannot write to stdout")?;
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot watch SIGTERM")?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     handle.shutdown().await;
