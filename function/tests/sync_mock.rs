@@ -519,3 +519,34 @@ async fn large_part_files_use_multipart_upload() {
     w.vanta.shutdown().await;
     w.emulator.shutdown().await;
 }
+
+/// Checkpoints taken while requests fail and are retried still add up to
+/// exactly the dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_under_faults() {
+    let mut config = mock_vanta::Config {
+        data: data(5_000, 1_000, 100),
+        ..mock_vanta::Config::default()
+    };
+    config.faults = mock_vanta::Faults {
+        rate: 0.10,
+        seed: 5,
+        slow_ms: 200,
+        ..mock_vanta::Faults::default()
+    };
+    let w = World::start(config).await;
+    let options = SyncOptions {
+        checkpoint_margin: Duration::ZERO,
+        ..SyncOptions::default()
+    };
+    let engine = w.engine("vcs_mock", options);
+    let (outcome, invocations) =
+        run_to_completion(&engine, event_as_of(&w), Some(Duration::from_millis(40)))
+            .await
+            .unwrap();
+    assert!(invocations >= 3, "only {invocations} invocations");
+    assert!(outcome.retries > 0);
+    verify_snapshot(&w, &outcome.run_id).await;
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
