@@ -11,6 +11,25 @@
 //!
 //! Local credentials: S3 requests must be SigV4-signed with the secret key
 //! `test` (any access key id); the JSON services do not check signatures.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), emulator::Error> {
+//! use emulator::lambda::FunctionSpec;
+//! use emulator::{Emulator, EmulatorConfig};
+//!
+//! let emu = Emulator::start(EmulatorConfig {
+//!     functions: vec![FunctionSpec::new("noop", "/path/to/bootstrap")],
+//!     ..EmulatorConfig::default()
+//! })
+//! .await?;
+//! // Point the AWS SDK (or CLI) here: AWS_ENDPOINT_URL=<url>, credentials
+//! // test/test, region us-east-1, S3 path-style.
+//! let url = emu.endpoint_url();
+//! # let _ = url;
+//! emu.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod edge;
 mod error;
