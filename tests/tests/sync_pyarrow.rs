@@ -25,7 +25,14 @@ fn function_binary() -> PathBuf {
     let bin = target_dir().join("vanta-vuln-sync");
     if !bin.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "vanta-vuln-sync", "--bin", "vanta-vuln-sync"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "vanta-vuln-sync",
+                "--bin",
+                "vanta-vuln-sync",
+            ])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build -p vanta-vuln-sync failed");
@@ -50,7 +57,14 @@ fn pyarrow_path() -> Option<PathBuf> {
     let site = target_dir().join("py-e2e");
     if !works(Some(&site)) {
         let out = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
             .arg(&site)
             .arg("pyarrow")
             .output()
@@ -159,7 +173,11 @@ async fn pyarrow_reads_what_the_function_wrote() {
         cmd.env("PYTHONPATH", p);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "pyarrow failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pyarrow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let read: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     assert_eq!(read["vulnerabilities"]["rows"], 1_234);
@@ -172,7 +190,10 @@ async fn pyarrow_reads_what_the_function_wrote() {
     assert_eq!(v["isFixable"], "bool");
     assert_eq!(v["relatedVulns"], "list<item: string>");
     assert!(
-        v["deactivateMetadata"].as_str().unwrap().starts_with("struct<isVulnDeactivatedIndefinitely: bool"),
+        v["deactivateMetadata"]
+            .as_str()
+            .unwrap()
+            .starts_with("struct<isVulnDeactivatedIndefinitely: bool"),
         "{v}"
     );
     let r = &read["remediations"]["types"];
@@ -180,7 +201,10 @@ async fn pyarrow_reads_what_the_function_wrote() {
     let a = &read["vulnerable_assets"]["types"];
     assert_eq!(a["hasBeenScanned"], "bool");
     let scanners = a["scanners"].as_str().unwrap();
-    assert!(scanners.starts_with("list<item: struct<resourceId: string"), "{scanners}");
+    assert!(
+        scanners.starts_with("list<item: struct<resourceId: string"),
+        "{scanners}"
+    );
     assert!(
         scanners.contains("assetTags: list<item: struct<key: string, value: string>>"),
         "{scanners}"
@@ -191,7 +215,13 @@ async fn pyarrow_reads_what_the_function_wrote() {
 }
 
 async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
-    let out = s3.get_object().bucket(BUCKET).key(key).send().await.unwrap();
+    let out = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
