@@ -187,8 +187,23 @@ fn config(args: ServeArgs) -> Result<EmulatorConfig, Usage> {
         }
     }
     let mut functions: Vec<FunctionSpec> = match &args.template {
-        Some(template) => emulator::template::load_functions(template, &binaries)
-            .map_err(|e| Usage(e.to_string()))?,
+        Some(template) => {
+            let defined =
+                emulator::template::function_names(template).map_err(|e| Usage(e.to_string()))?;
+            for (name, _) in &binaries {
+                if !defined.contains(name) {
+                    // Not fatal (a test fixture needs no template entry),
+                    // but a typo would silently run with 128 MB / 3 s.
+                    eprintln!(
+                        "emulator: note: {} defines no function {name} (it defines {}); it runs with AWS's defaults (128 MB, 3 s)",
+                        template.display(),
+                        defined.join(", ")
+                    );
+                }
+            }
+            emulator::template::load_functions(template, &binaries)
+                .map_err(|e| Usage(e.to_string()))?
+        }
         None => binaries
             .iter()
             .map(|(name, path)| FunctionSpec::new(name.clone(), path.clone()))

@@ -31,6 +31,34 @@ pub fn load_functions(
     template: &Path,
     binaries: &[(String, PathBuf)],
 ) -> Result<Vec<FunctionSpec>, Error> {
+    let (defined, resolver) = read(template)?;
+    binaries
+        .iter()
+        .map(|(name, executable)| {
+            let mut spec = FunctionSpec::new(name.clone(), executable.clone());
+            if let Some(props) = defined.get(name) {
+                apply(&mut spec, props, &resolver).map_err(|m| Error::Template {
+                    path: template.to_path_buf(),
+                    message: format!("function {name}: {m}"),
+                })?;
+            }
+            Ok(spec)
+        })
+        .collect()
+}
+
+/// The names of the functions `template` defines (`FunctionName`, or the
+/// logical id when it has none), sorted.
+///
+/// # Errors
+/// [`Error::Template`] when the file cannot be read or is not a YAML mapping.
+pub fn function_names(template: &Path) -> Result<Vec<String>, Error> {
+    Ok(read(template)?.0.into_keys().collect())
+}
+
+/// Every `AWS::Serverless::Function` of `template` by name, with Globals
+/// merged, and the resolver for its values.
+fn read(template: &Path) -> Result<(BTreeMap<String, Value>, Resolver), Error> {
     let fail = |message: String| Error::Template {
         path: template.to_path_buf(),
         message,
@@ -68,18 +96,7 @@ pub fn load_functions(
             }
         }
     }
-
-    binaries
-        .iter()
-        .map(|(name, executable)| {
-            let mut spec = FunctionSpec::new(name.clone(), executable.clone());
-            if let Some(props) = defined.get(name) {
-                apply(&mut spec, props, &resolver)
-                    .map_err(|m| fail(format!("function {name}: {m}")))?;
-            }
-            Ok(spec)
-        })
-        .collect()
+    Ok((defined, resolver))
 }
 
 /// Fills `spec` from a function's (merged) properties.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use emulator::lambda::LogFormat;
-use emulator::template::load_functions;
+use emulator::template::{function_names, load_functions};
 
 const TEMPLATE: &str = r#"
 AWSTemplateFormatVersion: '2010-09-09'
@@ -110,6 +110,8 @@ fn resolves_what_a_template_can_resolve_and_leaves_out_the_rest() {
     assert_eq!(other.timeout_s, 30);
     assert_eq!(other.memory_mb, 128);
     assert_eq!(other.environment["FROM_GLOBALS"], "g");
+
+    assert_eq!(function_names(&path).unwrap(), ["Other", "vanta-vuln-sync"]);
 
     // Not in the template: AWS's defaults.
     let fixture = &specs[2];
