@@ -185,6 +185,10 @@ async fn malformed_json_and_unknown_operations_get_awsjson_errors() {
     let (status, body) = raw("secretsmanager.RotateEverything", "{}").await;
     assert_eq!(status, 400);
     assert!(body.contains("UnknownOperationException"), "{body}");
+    // A service the emulator does not provide.
+    let (status, body) = raw("DynamoDB_20120810.ListTables", "{}").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("UnknownOperationException"), "{body}");
     // Still serving.
     let (status, body) = raw("secretsmanager.ListSecrets", "{}").await;
     assert_eq!(status, 200, "{body}");
