@@ -11,7 +11,8 @@
 mod pattern;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -43,7 +44,7 @@ pub struct LogEvent {
 
 /// An event as stored: `seq` orders events with equal timestamps by arrival
 /// and makes positions (tokens, event ids) stable when events are inserted.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Stored {
     timestamp: i64,
     seq: u64,
@@ -122,22 +123,76 @@ impl Stream {
     }
 }
 
+type SharedStream = Arc<Mutex<Stream>>;
+
+/// A log group. Each stream has its own lock, so a reader scanning one
+/// stream never holds up the Lambda side appending to another.
 #[derive(Debug)]
 struct Group {
     created: i64,
-    streams: BTreeMap<String, Stream>,
+    streams: RwLock<BTreeMap<String, SharedStream>>,
+}
+
+impl Group {
+    fn new(created: i64) -> Self {
+        Self {
+            created,
+            streams: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    fn stream(&self, name: &str) -> Option<SharedStream> {
+        read(&self.streams).get(name).cloned()
+    }
+
+    fn stream_or_create(&self, name: &str, now: i64) -> SharedStream {
+        if let Some(s) = self.stream(name) {
+            return s;
+        }
+        write(&self.streams)
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Stream {
+                    created: now,
+                    events: Vec::new(),
+                }))
+            })
+            .clone()
+    }
+
+    /// The streams by name, taken under a short read lock.
+    fn streams(&self) -> Vec<(String, SharedStream)> {
+        read(&self.streams)
+            .iter()
+            .map(|(n, s)| (n.clone(), Arc::clone(s)))
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    groups: BTreeMap<String, Group>,
-    next_seq: u64,
+    groups: RwLock<BTreeMap<String, Arc<Group>>>,
+    next_seq: AtomicU64,
+}
+
+// A panic while a lock is held cannot leave these maps half-updated in a way
+// readers would trip over, so poisoning is ignored.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock(stream: &Mutex<Stream>) -> MutexGuard<'_, Stream> {
+    stream.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Shared, cheaply clonable store of log groups and streams.
 #[derive(Debug, Clone, Default)]
 pub struct LogStore {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Inner>,
     delay_ms: u64,
 }
 
@@ -154,25 +209,17 @@ impl LogStore {
     /// Appends events to `group`/`stream`, creating both when missing.
     pub fn append(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
         let now = now_ms();
-        let mut inner = self.lock();
-        let Inner { groups, next_seq } = &mut *inner;
-        let stream = groups
-            .entry(group.to_string())
-            .or_insert_with(|| Group {
-                created: now,
-                streams: BTreeMap::new(),
-            })
-            .streams
-            .entry(stream.to_string())
-            .or_insert_with(|| Stream {
-                created: now,
-                events: Vec::new(),
-            });
+        let stream = self
+            .group_or_create(group, now)
+            .stream_or_create(stream, now);
+        let mut stream = lock(&stream);
         for event in events {
-            *next_seq += 1;
+            // Taken under the stream's lock: within a stream, sequence numbers
+            // grow in arrival order.
+            let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
             let stored = Stored {
                 timestamp: event.timestamp,
-                seq: *next_seq,
+                seq,
                 ingestion: now,
                 message: event.message,
             };
@@ -192,10 +239,21 @@ impl LogStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the maps half-updated
-        // in a way readers would trip over, so poisoning is ignored.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn group(&self, name: &str) -> Result<Arc<Group>, ApiError> {
+        read(&self.inner.groups)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(NO_GROUP))
+    }
+
+    fn group_or_create(&self, name: &str, now: i64) -> Arc<Group> {
+        if let Ok(g) = self.group(name) {
+            return g;
+        }
+        write(&self.inner.groups)
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Group::new(now)))
+            .clone()
     }
 
     /// Whether an event ingested at `ingestion` is visible at `now`.
@@ -250,16 +308,13 @@ impl LogStore {
         };
 
         let now = now_ms();
-        let inner = self.lock();
-        let group = inner
-            .groups
-            .get(group_name)
-            .ok_or_else(|| not_found(NO_GROUP))?;
+        let group = self.group(group_name)?;
         let mut searched = Vec::new();
-        let mut hits: Vec<(&str, &Stored)> = Vec::new();
-        for (name, stream) in &group.streams {
+        // Owned copies: each stream is locked only while it is scanned.
+        let mut hits: Vec<(String, Stored)> = Vec::new();
+        for (name, stream) in group.streams() {
             let selected = match (&names, prefix) {
-                (Some(names), _) => names.iter().any(|n| n == name),
+                (Some(names), _) => names.iter().any(|n| *n == name),
                 (None, Some(p)) => name.starts_with(p),
                 (None, None) => true,
             };
@@ -269,13 +324,17 @@ impl LogStore {
             searched.push(json!({"logStreamName": name, "searchedCompletely": true}));
             // FilterLogEvents' endTime is inclusive.
             let end_exclusive = end.map(|t| t.saturating_add(1));
+            let stream = lock(&stream);
+            // The first limit + 1 of each stream are enough to fill the page
+            // and to know whether more remain.
             hits.extend(
                 stream
                     .window(start, end_exclusive, after)
                     .iter()
                     .filter(|e| self.visible(e.ingestion, now))
                     .filter(|e| pattern.matches(&e.message))
-                    .map(|e| (name.as_str(), e)),
+                    .take(limit + 1)
+                    .map(|e| (name.clone(), e.clone())),
             );
         }
         hits.sort_by_key(|(_, e)| e.key());
@@ -322,15 +381,11 @@ impl LogStore {
         };
 
         let now = now_ms();
-        let inner = self.lock();
-        let group = inner
-            .groups
-            .get(group_name)
-            .ok_or_else(|| not_found(NO_GROUP))?;
-        let stream = group
-            .streams
-            .get(stream_name)
+        let stream = self
+            .group(group_name)?
+            .stream(stream_name)
             .ok_or_else(|| not_found(NO_STREAM))?;
+        let stream = lock(&stream);
         // GetLogEvents' endTime is exclusive (FilterLogEvents' is not).
         let page: Vec<&Stored> = if forward {
             let mut bytes = 0;
@@ -416,16 +471,13 @@ impl LogStore {
         };
 
         let now = now_ms();
-        let inner = self.lock();
-        let group = inner
-            .groups
-            .get(group_name)
-            .ok_or_else(|| not_found(NO_GROUP))?;
+        let group = self.group(group_name)?;
         let mut streams: Vec<(Value, i64)> = group
-            .streams
-            .iter()
+            .streams()
+            .into_iter()
             .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
             .map(|(name, stream)| {
+                let stream = lock(&stream);
                 let visible: Vec<&Stored> = stream
                     .events
                     .iter()
@@ -483,9 +535,8 @@ impl LogStore {
             None => 0,
         };
         let pattern = pattern.map(str::to_lowercase);
-        let inner = self.lock();
-        let matching: Vec<(&String, &Group)> = inner
-            .groups
+        let groups = read(&self.inner.groups);
+        let matching: Vec<(&String, &Arc<Group>)> = groups
             .iter()
             .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
             .filter(|(name, _)| {
@@ -522,20 +573,14 @@ impl LogStore {
     fn create_log_group(&self, input: &Value) -> Result<Value, ApiError> {
         let name = required_str(input, "logGroupName")?;
         validate_group_name(name)?;
-        let mut inner = self.lock();
-        if inner.groups.contains_key(name) {
+        let mut groups = write(&self.inner.groups);
+        if groups.contains_key(name) {
             return Err(ApiError::bad_request(
                 "ResourceAlreadyExistsException",
                 "The specified log group already exists",
             ));
         }
-        inner.groups.insert(
-            name.to_string(),
-            Group {
-                created: now_ms(),
-                streams: BTreeMap::new(),
-            },
-        );
+        groups.insert(name.to_string(), Arc::new(Group::new(now_ms())));
         Ok(json!({}))
     }
 
@@ -547,23 +592,20 @@ impl LogStore {
                 "Log stream names must be 1-512 characters and contain neither ':' nor '*'.",
             ));
         }
-        let mut inner = self.lock();
-        let group = inner
-            .groups
-            .get_mut(group_name)
-            .ok_or_else(|| not_found(NO_GROUP))?;
-        if group.streams.contains_key(name) {
+        let group = self.group(group_name)?;
+        let mut streams = write(&group.streams);
+        if streams.contains_key(name) {
             return Err(ApiError::bad_request(
                 "ResourceAlreadyExistsException",
                 "The specified log stream already exists",
             ));
         }
-        group.streams.insert(
+        streams.insert(
             name.to_string(),
-            Stream {
+            Arc::new(Mutex::new(Stream {
                 created: now_ms(),
                 events: Vec::new(),
-            },
+            })),
         );
         Ok(json!({}))
     }
@@ -594,24 +636,17 @@ impl LogStore {
                 "Log events in a single PutLogEvents request must be in chronological order.",
             ));
         }
-        {
-            let inner = self.lock();
-            let group = inner
-                .groups
-                .get(group_name)
-                .ok_or_else(|| not_found(NO_GROUP))?;
-            if !group.streams.contains_key(stream_name) {
-                return Err(not_found(NO_STREAM));
-            }
+        if self.group(group_name)?.stream(stream_name).is_none() {
+            return Err(not_found(NO_STREAM));
         }
         self.append(group_name, stream_name, events);
-        let seq = self.lock().next_seq;
+        let seq = self.inner.next_seq.load(Ordering::Relaxed);
         Ok(json!({ "nextSequenceToken": format!("{seq:056}") }))
     }
 
     fn delete_log_group(&self, input: &Value) -> Result<Value, ApiError> {
         let name = required_str(input, "logGroupName")?;
-        match self.lock().groups.remove(name) {
+        match write(&self.inner.groups).remove(name) {
             Some(_) => Ok(json!({})),
             None => Err(not_found(NO_GROUP)),
         }
@@ -620,12 +655,9 @@ impl LogStore {
     fn delete_log_stream(&self, input: &Value) -> Result<Value, ApiError> {
         let group_name = required_str(input, "logGroupName")?;
         let name = required_str(input, "logStreamName")?;
-        let mut inner = self.lock();
-        let group = inner
-            .groups
-            .get_mut(group_name)
-            .ok_or_else(|| not_found(NO_GROUP))?;
-        match group.streams.remove(name) {
+        let group = self.group(group_name)?;
+        let removed = write(&group.streams).remove(name);
+        match removed {
             Some(_) => Ok(json!({})),
             None => Err(not_found(NO_STREAM)),
         }
@@ -804,6 +836,45 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_appends_keep_every_event_in_order() {
+        let store = LogStore::new(0);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        // Two threads share a stream, two have their own.
+                        let stream = if t < 2 { "shared" } else { ["a", "b"][t - 2] };
+                        store.append(
+                            "g",
+                            stream,
+                            vec![LogEvent {
+                                timestamp: i,
+                                message: format!("{t}-{i}"),
+                            }],
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let group = store.group("g").unwrap();
+        let mut seqs = Vec::new();
+        for (name, stream) in group.streams() {
+            let stream = lock(&stream);
+            let expected = if name == "shared" { 1000 } else { 500 };
+            assert_eq!(stream.events.len(), expected, "{name}");
+            assert!(stream.events.windows(2).all(|w| w[0].key() < w[1].key()));
+            seqs.extend(stream.events.iter().map(|e| e.seq));
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), 2000, "sequence numbers are unique");
+    }
+
+    #[test]
     fn out_of_order_appends_are_kept_sorted_by_time() {
         let store = LogStore::new(0);
         let ev = |t: i64, m: &str| LogEvent {
@@ -812,12 +883,9 @@ mod tests {
         };
         store.append("g", "s", vec![ev(10, "a"), ev(30, "c")]);
         store.append("g", "s", vec![ev(20, "b"), ev(30, "d")]);
-        let inner = store.lock();
-        let messages: Vec<&str> = inner.groups["g"].streams["s"]
-            .events
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect();
+        let stream = store.group("g").unwrap().stream("s").unwrap();
+        let stream = lock(&stream);
+        let messages: Vec<&str> = stream.events.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages, ["a", "b", "c", "d"]);
     }
 }
