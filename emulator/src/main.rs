@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use emulator::lambda::FunctionSpec;
+use emulator::lambda::{FunctionSpec, LambdaSettings};
 use emulator::{Emulator, EmulatorConfig};
 
 #[derive(Debug, Parser)]
@@ -55,14 +55,19 @@ struct ServeArgs {
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_rate)]
     s3_fault_rate: f64,
     /// How long UpdateFunctionConfiguration stays InProgress, in ms.
-    #[arg(long, value_name = "N")]
-    update_delay_ms: Option<u64>,
+    #[arg(long, value_name = "N", default_value_t = LambdaSettings::default().update_delay_ms)]
+    update_delay_ms: u64,
     /// Reclaim execution environments idle for N seconds.
-    #[arg(long, value_name = "N")]
-    idle_timeout_s: Option<u64>,
+    #[arg(long, value_name = "N", default_value_t = LambdaSettings::default().idle_timeout.as_secs())]
+    idle_timeout_s: u64,
     /// Concurrent execution environments per function without reserved concurrency.
-    #[arg(long, value_name = "N")]
-    concurrency_cap: Option<u32>,
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = LambdaSettings::default().default_concurrency_cap,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    concurrency_cap: u32,
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -217,27 +222,16 @@ fn config(args: ServeArgs) -> Result<EmulatorConfig, Usage> {
         };
         spec.environment.insert(key, value);
     }
-    let mut cfg = EmulatorConfig {
+    Ok(EmulatorConfig {
         addr: args.addr,
         functions,
         state_dir: args.state_dir,
         log_delay_ms: args.log_delay_ms,
         s3_fault_rate: args.s3_fault_rate,
-        ..EmulatorConfig::default()
-    };
-    if let Some(ms) = args.update_delay_ms {
-        cfg.update_delay_ms = ms;
-    }
-    if let Some(s) = args.idle_timeout_s {
-        cfg.idle_timeout = Duration::from_secs(s);
-    }
-    if let Some(n) = args.concurrency_cap {
-        if n == 0 {
-            return Err(Usage("--concurrency-cap must be at least 1".into()));
-        }
-        cfg.default_concurrency_cap = n;
-    }
-    Ok(cfg)
+        update_delay_ms: args.update_delay_ms,
+        idle_timeout: Duration::from_secs(args.idle_timeout_s),
+        default_concurrency_cap: args.concurrency_cap,
+    })
 }
 
 async fn serve(cfg: EmulatorConfig) -> anyhow::Result<()> {

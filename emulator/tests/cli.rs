@@ -162,6 +162,7 @@ async fn usage_errors_are_one_line_and_exit_2() {
             &["serve", "--env", "ghost:K=V"],
             "no --function named ghost",
         ),
+        (&["serve", "--concurrency-cap", "0"], "--concurrency-cap"),
         (&[], "missing command"),
     ];
     for (args, needle) in cases {
