@@ -80,7 +80,9 @@ async fn gate(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u
         "--endpoint-url",
         endpoint,
         "--samples",
-        "20",
+        "10",
+        "--repeat",
+        "2",
         "--log-source",
         "tail",
         "--targets",
@@ -131,7 +133,8 @@ async fn gate_passes_unchanged_and_fails_a_slower_init() {
     assert_eq!(b["function"], SUBJECT);
     assert_eq!(b["reference"], REFERENCE);
     assert_eq!(b["mode"], "ratio");
-    assert_eq!(b["init"]["function"]["n"], 20);
+    assert_eq!(b["init"]["function"]["n"], 10);
+    assert_eq!(b["repeat"], 2);
     assert!(b["init"]["ratio"]["p50"].as_f64().unwrap() > 0.0);
     assert!(b["machine"]["cpus"].as_u64().unwrap() >= 1);
 

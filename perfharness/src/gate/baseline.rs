@@ -129,8 +129,11 @@ pub struct Baseline {
     pub reference: Option<String>,
     /// How runs are compared with this baseline.
     pub mode: CompareMode,
-    /// Cold samples requested per function.
+    /// Rounds of cold samples per function.
     pub samples: usize,
+    /// Cold samples per function per round (the fastest of each round counts).
+    #[serde(default = "one")]
+    pub repeat: usize,
     /// The figures.
     pub init: Measurement,
     /// Where it was measured.
@@ -139,6 +142,10 @@ pub struct Baseline {
     pub created: String,
     /// `perfharness` version that wrote it.
     pub tool_version: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Failure to read or write a baseline.
@@ -236,6 +243,7 @@ mod tests {
             reference: Some("reference-noop".into()),
             mode: CompareMode::Ratio,
             samples: 20,
+            repeat: 3,
             init: Measurement {
                 function: f,
                 reference: Some(r),

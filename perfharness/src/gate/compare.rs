@@ -5,8 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, CompareMode, Measurement};
 
-/// Default `--max-regression`, as a fraction.
-pub const DEFAULT_MAX_REGRESSION: f64 = 0.15;
+/// Default `--max-regression`, as a fraction. Measured: five local gate
+/// runs on an unchanged tree (20 rounds of best-of-3, on a 2-core machine
+/// loaded by concurrent builds) moved the ratios by up to 39 % (p90) and
+/// 17 % (p50) from the baseline; 40 % keeps such a machine from failing a
+/// good change, while a real init regression of the size that matters
+/// (tens of ms on a few-ms init) moves the ratios many-fold.
+pub const DEFAULT_MAX_REGRESSION: f64 = 0.40;
 
 /// A gate that cannot give a verdict: exit 2, never a pass.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -323,6 +328,7 @@ mod tests {
             reference: Some("ref".into()),
             mode,
             samples: 20,
+            repeat: 1,
             init: measurement(30.0, 40.0, 10.0, 20.0),
             machine: Machine::current("local"),
             created: "2026-11-26T17:00:00Z".into(),

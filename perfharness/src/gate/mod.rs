@@ -43,12 +43,17 @@ pub struct GateArgs {
     /// The baseline to compare with (or to write with --update-baseline).
     #[arg(long, value_name = "FILE", default_value = "reports/baseline.json")]
     pub baseline: PathBuf,
-    /// Largest allowed growth of init p50 and p90 (e.g. 15%).
-    #[arg(long, value_name = "PERCENT", default_value = "15%", value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
+    /// Largest allowed growth of init p50 and p90 (e.g. 15%); the default
+    /// is the measured run-to-run spread of the local gate (see gate::compare).
+    #[arg(long, value_name = "PERCENT", default_value = "40%", value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
     pub max_regression: f64,
-    /// Cold samples of each function (at least 10, for a p90).
+    /// Rounds of cold samples of each function (at least 10, for a p90).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub samples: usize,
+    /// Cold samples per function per round, of which the fastest counts
+    /// (default 3 when comparing ratios locally, 1 on AWS).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub repeat: Option<u16>,
     /// The reference no-op function measured beside it (default with
     /// --local: the emulator's fixture).
     #[arg(long, value_name = "NAME|ARN")]
@@ -72,6 +77,7 @@ impl GateArgs {
             baseline: PathBuf::from("reports/baseline.json"),
             max_regression: compare::DEFAULT_MAX_REGRESSION,
             samples: 20,
+            repeat: None,
             reference: None,
             compare_mode: None,
             update_baseline: false,
@@ -132,50 +138,70 @@ fn is_valid(s: &Sample) -> bool {
     s.cold && s.init_ms.is_some() && !s.is_error()
 }
 
-fn inits(samples: &[Sample]) -> Vec<f64> {
-    samples
-        .iter()
-        .filter(|s| is_valid(s))
-        .filter_map(|s| s.init_ms)
-        .collect()
+/// One init figure per round: the smallest valid Init Duration among the
+/// round's repeats. A cold start on a busy machine waits for a CPU at
+/// random; the best of a few is the function's own start-up cost, which is
+/// what the gate compares (and what stays put between a loaded developer
+/// machine and a quiet CI runner). Rounds without a valid sample are left
+/// out, so they count against the valid minimum.
+pub fn round_inits(samples: &[Sample]) -> Vec<f64> {
+    let mut best: std::collections::BTreeMap<usize, f64> = std::collections::BTreeMap::new();
+    for s in samples.iter().filter(|s| is_valid(s)) {
+        let init = s.init_ms.unwrap_or(f64::INFINITY);
+        best.entry(s.index)
+            .and_modify(|b| *b = b.min(init))
+            .or_insert(init);
+    }
+    best.into_values().collect()
 }
 
-/// Takes `n` cold samples of each session's function, interleaved (and the
-/// order alternated each round, so neither function always runs right after
-/// the other's update).
+/// Takes `rounds` × `repeat` cold samples of each session's function,
+/// interleaved one by one (the order alternating, so neither function
+/// always runs right after the other's update). A sample's index is its
+/// round.
 async fn interleave(
     function: &Session,
     fopts: &SampleOptions,
     reference: Option<(&Session, &SampleOptions)>,
-    n: usize,
+    rounds: usize,
+    repeat: usize,
     max_reforce: u32,
     out: &std::sync::Mutex<(Vec<Sample>, Vec<Sample>)>,
 ) -> Result<(), HarnessError> {
     // A counter on a terminal only: CI logs would get one line per update.
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    for i in 0..n {
-        let reference_first = i % 2 == 1;
-        if let (true, Some((rs, ro))) = (reference_first, reference) {
-            let r = sample_cold(rs, ro, i, max_reforce, None).await?;
-            out.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .1
-                .push(r.sample);
+    let push = |reference: bool, s: Sample| {
+        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+        if reference {
+            o.1.push(s)
+        } else {
+            o.0.push(s)
         }
-        let f = sample_cold(function, fopts, i, max_reforce, None).await?;
-        out.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .push(f.sample);
-        if let (false, Some((rs, ro))) = (reference_first, reference) {
-            let r = sample_cold(rs, ro, i, max_reforce, None).await?;
-            out.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .1
-                .push(r.sample);
+    };
+    for i in 0..rounds {
+        for k in 0..repeat.max(1) {
+            let reference_first = (i + k) % 2 == 1;
+            if let (true, Some((rs, ro))) = (reference_first, reference) {
+                push(
+                    true,
+                    sample_cold(rs, ro, i, max_reforce, None).await?.sample,
+                );
+            }
+            push(
+                false,
+                sample_cold(function, fopts, i, max_reforce, None)
+                    .await?
+                    .sample,
+            );
+            if let (false, Some((rs, ro))) = (reference_first, reference) {
+                push(
+                    true,
+                    sample_cold(rs, ro, i, max_reforce, None).await?.sample,
+                );
+            }
         }
         if progress {
-            eprint!("\rgate: {}/{n} rounds", i + 1);
+            eprint!("\rgate: {}/{rounds} rounds", i + 1);
         }
     }
     if progress {
@@ -225,6 +251,19 @@ pub async fn run_with_sessions(
     } else {
         Some(Baseline::read(&args.baseline)?)
     };
+    let repeat = args.repeat.map(usize::from).unwrap_or(match mode {
+        CompareMode::Ratio => 3,
+        CompareMode::Absolute => 1,
+    });
+    if let Some(b) = &base {
+        if b.repeat != repeat {
+            return Err(GateError::Mismatch {
+                baseline: format!("--repeat {}", b.repeat),
+                run: format!("--repeat {repeat}"),
+            }
+            .into());
+        }
+    }
     let payload = args.common.payload_bytes()?;
     let fopts = sample_options(function, &args.common, &payload).await?;
     let ropts = match reference {
@@ -245,6 +284,7 @@ pub async fn run_with_sessions(
         &fopts,
         reference.zip(ropts.as_ref()),
         args.samples,
+        repeat,
         args.max_reforce,
         &collected,
     );
@@ -259,8 +299,8 @@ pub async fn run_with_sessions(
     let rrestore = rrestore.transpose()?;
     let (fs, rs) = collected.into_inner().unwrap_or_else(|p| p.into_inner());
 
-    let ffig = InitFigures::from_inits(&inits(&fs));
-    let rfig = reference.and_then(|_| InitFigures::from_inits(&inits(&rs)));
+    let ffig = InitFigures::from_inits(&round_inits(&fs));
+    let rfig = reference.and_then(|_| InitFigures::from_inits(&round_inits(&rs)));
     let fvalid = ffig.map_or(0, |f| f.n);
     check_valid(&function.function, fvalid, args.samples)?;
     if let Some(r) = reference {
@@ -311,6 +351,7 @@ pub async fn run_with_sessions(
                 reference: reference_name,
                 mode,
                 samples: args.samples,
+                repeat,
                 init: measured,
                 machine: Machine::current(target),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -424,4 +465,35 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Phase;
+
+    fn cold(index: usize, init: f64, status: &str) -> Sample {
+        let mut s = Sample::new(Phase::Cold, index, chrono::Utc::now(), init + 1.0);
+        s.cold = true;
+        s.init_ms = Some(init);
+        s.status = status.into();
+        s
+    }
+
+    #[test]
+    fn each_round_counts_its_fastest_valid_sample() {
+        let samples = vec![
+            cold(0, 5.0, "success"),
+            cold(0, 2.0, "success"),
+            cold(0, 9.0, "success"),
+            cold(1, 1.0, "error"),
+            cold(1, 4.0, "success"),
+            // Round 2 has no valid sample: it is left out.
+            cold(2, 1.0, "error"),
+        ];
+        assert_eq!(round_inits(&samples), vec![2.0, 4.0]);
+        let mut warm = cold(3, 0.5, "success");
+        warm.cold = false;
+        assert!(round_inits(&[warm]).is_empty());
+    }
 }
