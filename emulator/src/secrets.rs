@@ -1,5 +1,6 @@
 //! Secrets Manager (awsJson1_1): CreateSecret, GetSecretValue,
-//! PutSecretValue, DescribeSecret, ListSecrets and DeleteSecret, kept in
+//! PutSecretValue, UpdateSecret, DescribeSecret, ListSecrets,
+//! ListSecretVersionIds, DeleteSecret and RestoreSecret, kept in
 //! memory with AWS's versions and staging labels (`AWSCURRENT`,
 //! `AWSPREVIOUS`), ARNs with the random six-character suffix, and AWS's error
 //! types and messages.
@@ -98,6 +99,9 @@ impl SecretsService {
             "DescribeSecret" => self.describe_secret(&input),
             "ListSecrets" => Ok(self.list_secrets()),
             "DeleteSecret" => self.delete_secret(&input),
+            "UpdateSecret" => self.update_secret(&input),
+            "RestoreSecret" => self.restore_secret(&input),
+            "ListSecretVersionIds" => self.list_secret_version_ids(&input),
             _ => Err(ApiError::bad_request(
                 "UnknownOperationException",
                 format!(
@@ -296,6 +300,72 @@ impl SecretsService {
             "VersionId": version_id,
             "VersionStages": stages,
         }))
+    }
+
+    /// A new value (as PutSecretValue) and/or a new description.
+    fn update_secret(&self, input: &Value) -> Answer {
+        let id = required_str(input, "SecretId")?;
+        {
+            let mut secrets = self.secrets.lock().expect("secrets lock");
+            if find_mut(&mut secrets, id)?.deletion_date.is_some() {
+                return Err(marked_for_deletion());
+            }
+        }
+        let (string, binary) = secret_value(input)?;
+        let mut out = if string.is_some() || binary.is_some() {
+            let mut put = input.clone();
+            if let Some(o) = put.as_object_mut() {
+                o.remove("VersionStages");
+            }
+            let mut answer = self.put_secret_value(&put)?;
+            if let Some(o) = answer.as_object_mut() {
+                o.remove("VersionStages");
+            }
+            answer
+        } else {
+            Value::Null
+        };
+        let mut secrets = self.secrets.lock().expect("secrets lock");
+        let secret = find_mut(&mut secrets, id)?;
+        if let Some(d) = input.get("Description").and_then(Value::as_str) {
+            secret.description = Some(d.to_string());
+            secret.last_changed = now_epoch_s();
+        }
+        if out.is_null() {
+            out = json!({"ARN": secret.arn, "Name": secret.name});
+        }
+        Ok(out)
+    }
+
+    fn restore_secret(&self, input: &Value) -> Answer {
+        let id = required_str(input, "SecretId")?;
+        let mut secrets = self.secrets.lock().expect("secrets lock");
+        let secret = find_mut(&mut secrets, id)?;
+        secret.deletion_date = None;
+        Ok(json!({"ARN": secret.arn, "Name": secret.name}))
+    }
+
+    fn list_secret_version_ids(&self, input: &Value) -> Answer {
+        let id = required_str(input, "SecretId")?;
+        let deprecated = input
+            .get("IncludeDeprecated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut secrets = self.secrets.lock().expect("secrets lock");
+        let secret = find_mut(&mut secrets, id)?;
+        let versions: Vec<Value> = secret
+            .versions
+            .iter()
+            .filter(|v| deprecated || !v.stages.is_empty())
+            .map(|v| {
+                json!({
+                    "VersionId": v.id,
+                    "VersionStages": v.stages,
+                    "CreatedDate": v.created,
+                })
+            })
+            .collect();
+        Ok(json!({"ARN": secret.arn, "Name": secret.name, "Versions": versions}))
     }
 
     fn describe_secret(&self, input: &Value) -> Answer {

@@ -91,6 +91,29 @@ async fn create_get_put_describe() {
         .unwrap();
     assert_eq!(previous.version_id(), Some(v1.as_str()));
 
+    // UpdateSecret with a value makes a new current version too.
+    let updated = sm
+        .update_secret()
+        .secret_id("vanta-api-credentials")
+        .description("Vanta app")
+        .secret_string("v3")
+        .send()
+        .await
+        .unwrap();
+    let v3 = updated.version_id().unwrap().to_string();
+    let versions = sm
+        .list_secret_version_ids()
+        .secret_id("vanta-api-credentials")
+        .send()
+        .await
+        .unwrap();
+    let labelled: Vec<&str> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.version_id())
+        .collect();
+    assert_eq!(labelled, [v2.as_str(), v3.as_str()], "v1 lost its labels");
+
     let described = sm
         .describe_secret()
         .secret_id("vanta-api-credentials")
@@ -98,8 +121,10 @@ async fn create_get_put_describe() {
         .await
         .unwrap();
     let stages = described.version_ids_to_stages().unwrap();
-    assert_eq!(stages[&v2], ["AWSCURRENT"]);
-    assert_eq!(stages[&v1], ["AWSPREVIOUS"]);
+    assert_eq!(stages[&v3], ["AWSCURRENT"]);
+    assert_eq!(stages[&v2], ["AWSPREVIOUS"]);
+    assert!(!stages.contains_key(&v1));
+    assert_eq!(described.description(), Some("Vanta app"));
 
     emu.shutdown().await;
 }
@@ -168,6 +193,10 @@ async fn errors_match_the_sdks_typed_errors() {
         .unwrap_err()
         .into_service_error();
     assert!(err.is_invalid_request_exception(), "{err:?}");
+    // RestoreSecret undoes the scheduled deletion.
+    sm.restore_secret().secret_id("s").send().await.unwrap();
+    let got = sm.get_secret_value().secret_id("s").send().await.unwrap();
+    assert_eq!(got.secret_string(), Some("x"));
     emu.shutdown().await;
 }
 
