@@ -135,8 +135,9 @@ impl Session {
             aws_sdk_lambda::config::Builder::from(&sdk)
                 .retry_config(
                     RetryConfig::adaptive()
-                        .with_max_attempts(8)
-                        .with_max_backoff(Duration::from_secs(10)),
+                        .with_max_attempts(5)
+                        .with_initial_backoff(Duration::from_millis(200))
+                        .with_max_backoff(Duration::from_secs(5)),
                 )
                 .build(),
         );

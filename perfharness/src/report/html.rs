@@ -304,7 +304,10 @@ pub fn render(r: &RunReport) -> String {
         }
         o.push_str("</tr>");
     }
-    o.push_str("</table><table><tr><th>figure</th><th>value</th><th>meaning</th></tr>");
+    o.push_str(&format!(
+        "</table><p>{}</p><table><tr><th>figure</th><th>value</th><th>meaning</th></tr>",
+        esc(super::NA_RULE)
+    ));
     for (k, d) in crate::metrics::SCALARS {
         if let Some(v) = r.metrics.scalars.get(*k) {
             o.push_str(&format!(

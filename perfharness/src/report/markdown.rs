@@ -74,7 +74,7 @@ pub fn render(r: &RunReport) -> String {
             }
             o.push('\n');
         }
-        o.push('\n');
+        o.push_str(&format!("\n{}\n\n", super::NA_RULE));
     }
     o.push_str("| figure | value |\n|---|---:|\n");
     for (k, _) in crate::metrics::SCALARS {

@@ -209,6 +209,10 @@ pub fn fmt_opt(v: Option<f64>) -> String {
     v.map(fmt_num).unwrap_or_else(|| "n/a".to_string())
 }
 
+/// The footnote every statistics table carries.
+pub const NA_RULE: &str =
+    "n/a: a percentile pXX is shown only with n >= 100/(100-XX) samples (p50 2, p90 10, p95 20, p99 100)";
+
 /// The headline metrics charted in every report.
 pub const HEADLINES: &[&str] = &[
     "cold.init_ms",

@@ -246,7 +246,11 @@ pub fn render(r: &RunReport, colour: bool) -> String {
             out.push_str(&format!("{title}\n{t}\n\n"));
         }
     }
-    out.push_str(&format!("Run figures\n{}\n\n", scalars_table(r)));
+    out.push_str(&format!(
+        "{}\n\nRun figures\n{}\n\n",
+        super::NA_RULE,
+        scalars_table(r)
+    ));
     for m in HEADLINES {
         let v = values_of(r, m);
         if v.len() >= 2 {
