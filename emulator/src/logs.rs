@@ -130,6 +130,9 @@ type SharedStream = Arc<Mutex<Stream>>;
 #[derive(Debug)]
 struct Group {
     created: i64,
+    /// PutRetentionPolicy's value (shown, not enforced: nothing here lives
+    /// for days).
+    retention_days: Mutex<Option<i64>>,
     streams: RwLock<BTreeMap<String, SharedStream>>,
 }
 
@@ -137,6 +140,7 @@ impl Group {
     fn new(created: i64) -> Self {
         Self {
             created,
+            retention_days: Mutex::new(None),
             streams: RwLock::new(BTreeMap::new()),
         }
     }
@@ -277,9 +281,11 @@ impl LogStore {
             "PutLogEvents" => self.put_log_events(&input),
             "DeleteLogGroup" => self.delete_log_group(&input),
             "DeleteLogStream" => self.delete_log_stream(&input),
+            "PutRetentionPolicy" => self.put_retention_policy(&input),
+            "DeleteRetentionPolicy" => self.delete_retention_policy(&input),
             _ => Err(ApiError::bad_request(
                 "UnknownOperationException",
-                format!("Unknown operation Logs_20140328.{operation}: this emulator serves FilterLogEvents, GetLogEvents, DescribeLogStreams, DescribeLogGroups, CreateLogGroup, CreateLogStream, PutLogEvents, DeleteLogGroup and DeleteLogStream."),
+                format!("Unknown operation Logs_20140328.{operation}: this emulator serves FilterLogEvents, GetLogEvents, DescribeLogStreams, DescribeLogGroups, CreateLogGroup, CreateLogStream, PutLogEvents, DeleteLogGroup, DeleteLogStream, PutRetentionPolicy and DeleteRetentionPolicy."),
             )),
         };
         match answer {
@@ -552,7 +558,11 @@ impl LogStore {
             .take(limit)
             .map(|(name, group)| {
                 let arn = format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}");
-                json!({
+                let retention = *group
+                    .retention_days
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let mut v = json!({
                     "logGroupName": name,
                     "creationTime": group.created,
                     "metricFilterCount": 0,
@@ -560,7 +570,11 @@ impl LogStore {
                     "logGroupArn": arn,
                     "storedBytes": 0,
                     "logGroupClass": "STANDARD",
-                })
+                });
+                if let Some(days) = retention {
+                    v["retentionInDays"] = json!(days);
+                }
+                v
             })
             .collect();
         let mut out = json!({ "logGroups": page });
@@ -642,6 +656,37 @@ impl LogStore {
         self.append(group_name, stream_name, events);
         let seq = self.inner.next_seq.load(Ordering::Relaxed);
         Ok(json!({ "nextSequenceToken": format!("{seq:056}") }))
+    }
+
+    fn put_retention_policy(&self, input: &Value) -> Result<Value, ApiError> {
+        const ALLOWED: [i64; 22] = [
+            1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+            2922, 3288, 3653,
+        ];
+        let name = required_str(input, "logGroupName")?;
+        let days = opt_i64(input, "retentionInDays")?.ok_or_else(|| {
+            validation("1 validation error detected: Value null at 'retentionInDays' failed to satisfy constraint: Member must not be null")
+        })?;
+        if !ALLOWED.contains(&days) {
+            return Err(invalid(&format!(
+                "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: {ALLOWED:?}"
+            )));
+        }
+        let group = self.group(name)?;
+        *group
+            .retention_days
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(days);
+        Ok(json!({}))
+    }
+
+    fn delete_retention_policy(&self, input: &Value) -> Result<Value, ApiError> {
+        let group = self.group(required_str(input, "logGroupName")?)?;
+        *group
+            .retention_days
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        Ok(json!({}))
     }
 
     fn delete_log_group(&self, input: &Value) -> Result<Value, ApiError> {

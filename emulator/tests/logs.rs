@@ -460,6 +460,24 @@ async fn writers_create_groups_streams_and_events() {
         .await
         .unwrap();
     assert_eq!(got.events()[0].message(), Some("hello"));
+
+    logs.put_retention_policy()
+        .log_group_name("/app")
+        .retention_in_days(30)
+        .send()
+        .await
+        .unwrap();
+    let groups = logs.describe_log_groups().send().await.unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+    let err = logs
+        .put_retention_policy()
+        .log_group_name("/app")
+        .retention_in_days(31)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_parameter_exception(), "{err:?}");
     emu.shutdown().await;
 }
 
