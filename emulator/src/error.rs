@@ -27,6 +27,14 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A function definition the emulator cannot serve.
+    #[error("function {name:?}: {message}")]
+    Function {
+        /// The function's name as given.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The SAM template could not be read or does not define what was asked.
     #[error("template {}: {message}", path.display())]
     Template {

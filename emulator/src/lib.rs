@@ -105,6 +105,7 @@ impl Emulator {
         if !cfg.addr.ip().is_loopback() {
             return Err(Error::NotLoopback(cfg.addr));
         }
+        validate_functions(&cfg.functions)?;
         let listener = tokio::net::TcpListener::bind(cfg.addr)
             .await
             .map_err(|source| Error::Bind {
@@ -153,6 +154,38 @@ impl Emulator {
             _temp_dir: temp_dir,
         })
     }
+}
+
+/// Names as Lambda accepts them (1-64 of letters, digits, `-`, `_`), each
+/// once: the control plane addresses functions by name.
+fn validate_functions(functions: &[lambda::FunctionSpec]) -> Result<(), Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for f in functions {
+        let fail = |message: &str| Error::Function {
+            name: f.name.clone(),
+            message: message.to_string(),
+        };
+        let valid = !f.name.is_empty()
+            && f.name.len() <= 64
+            && f.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(fail(
+                "a function name is 1-64 letters, digits, hyphens or underscores",
+            ));
+        }
+        if !seen.insert(f.name.as_str()) {
+            return Err(fail("defined twice"));
+        }
+        if !(128..=10_240).contains(&f.memory_mb) {
+            return Err(fail("MemorySize must be between 128 and 10240 MB"));
+        }
+        if !(1..=900).contains(&f.timeout_s) {
+            return Err(fail("Timeout must be between 1 and 900 seconds"));
+        }
+    }
+    Ok(())
 }
 
 /// A running emulator.

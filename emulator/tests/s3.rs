@@ -432,7 +432,7 @@ async fn listing_pages_delimits_and_reads_ranges() {
 }
 
 #[tokio::test]
-async fn start_refuses_non_loopback_addresses_and_unusable_state_dirs() {
+async fn start_refuses_bad_addresses_functions_and_state_dirs() {
     let err = Emulator::start(EmulatorConfig {
         addr: "0.0.0.0:0".parse().unwrap(),
         ..EmulatorConfig::default()
@@ -440,6 +440,40 @@ async fn start_refuses_non_loopback_addresses_and_unusable_state_dirs() {
     .await
     .expect_err("a non-loopback address must be refused");
     assert!(matches!(err, emulator::Error::NotLoopback(_)), "{err}");
+
+    for (spec, needle) in [
+        (
+            emulator::lambda::FunctionSpec::new("has space", "/bin/true"),
+            "letters",
+        ),
+        (
+            {
+                let mut f = emulator::lambda::FunctionSpec::new("tiny", "/bin/true");
+                f.memory_mb = 64;
+                f
+            },
+            "MemorySize",
+        ),
+    ] {
+        let err = Emulator::start(EmulatorConfig {
+            functions: vec![spec],
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect_err("an invalid function must be refused");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let twice = vec![
+        emulator::lambda::FunctionSpec::new("f", "/bin/true"),
+        emulator::lambda::FunctionSpec::new("f", "/bin/false"),
+    ];
+    let err = Emulator::start(EmulatorConfig {
+        functions: twice,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect_err("a name defined twice must be refused");
+    assert!(err.to_string().contains("twice"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
