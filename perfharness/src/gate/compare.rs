@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, CompareMode, Measurement};
 
-/// Default `--max-regression`, as a fraction. Measured: five local gate
-/// runs on an unchanged tree (20 rounds of best-of-3, on a 2-core machine
-/// loaded by concurrent builds) moved the ratios by up to 39 % (p90) and
-/// 17 % (p50) from the baseline; 40 % keeps such a machine from failing a
-/// good change, while a real init regression of the size that matters
-/// (tens of ms on a few-ms init) moves the ratios many-fold.
-pub const DEFAULT_MAX_REGRESSION: f64 = 0.40;
+/// Default `--max-regression`, as a fraction. Measured: ten local gate
+/// runs on an unchanged tree (20 rounds of best-of-3, 2-core machine loaded
+/// by concurrent builds) against two baselines moved the ratios by at most
+/// 41 % (largest growth +36 %, on p50); 50 % keeps such a machine from
+/// failing a good change, while an init regression that matters (tens of
+/// ms on a few-ms init) moves the ratios many-fold.
+pub const DEFAULT_MAX_REGRESSION: f64 = 0.50;
 
 /// A gate that cannot give a verdict: exit 2, never a pass.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -45,7 +45,7 @@ pub struct GateArgs {
     pub baseline: PathBuf,
     /// Largest allowed growth of init p50 and p90 (e.g. 15%); the default
     /// is the measured run-to-run spread of the local gate (see gate::compare).
-    #[arg(long, value_name = "PERCENT", default_value = "40%", value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
+    #[arg(long, value_name = "PERCENT", default_value = "50%", value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
     pub max_regression: f64,
     /// Rounds of cold samples of each function (at least 10, for a p90).
     #[arg(long, value_name = "N", default_value_t = 20)]
