@@ -157,7 +157,10 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("emulator: {e:#}");
             match e.downcast_ref::<emulator::Error>() {
-                Some(emulator::Error::NotLoopback(_)) => ExitCode::from(2),
+                // The user's own mistakes; failing to bind a busy port is not.
+                Some(emulator::Error::NotLoopback(_) | emulator::Error::Function { .. }) => {
+                    ExitCode::from(2)
+                }
                 _ => ExitCode::FAILURE,
             }
         }

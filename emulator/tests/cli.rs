@@ -149,6 +149,7 @@ async fn run(args: &[&str]) -> (i32, String) {
 
 #[tokio::test]
 async fn usage_errors_are_one_line_and_exit_2() {
+    let bad_name = format!("bad name={FIXTURE}");
     let cases: &[(&[&str], &str)] = &[
         (&["serve", "--bogus"], "--bogus"),
         (&["serve", "--addr", "0.0.0.0:4566"], "loopback"),
@@ -163,6 +164,7 @@ async fn usage_errors_are_one_line_and_exit_2() {
             "no --function named ghost",
         ),
         (&["serve", "--concurrency-cap", "0"], "--concurrency-cap"),
+        (&["serve", "--function", &bad_name], "letters, digits"),
         (&[], "missing command"),
     ];
     for (args, needle) in cases {
