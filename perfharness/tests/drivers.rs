@@ -259,3 +259,88 @@ async fn throttles_at_reserved_concurrency_are_samples_not_crashes() {
     s.shutdown().await;
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_on_the_binary_restores_the_configuration_and_exits_130() {
+    let emu = emulator(vec![fixture_spec("fx", LogFormat::Text).await], 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfharness"))
+        .args([
+            "cold",
+            "--function",
+            "fx",
+            "--targets",
+            "none",
+            "--cold",
+            "500",
+            "--log-source",
+            "tail",
+        ])
+        .args([
+            "--endpoint-url",
+            &emu.endpoint_url(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let s = session(&emu.endpoint_url(), "fx").await;
+    // Wait until the run is under way (the nonce is set), then press Ctrl-C.
+    let started = std::time::Instant::now();
+    while !current_env(&s)
+        .await
+        .contains_key(perfharness::driver::cold::NONCE_VARIABLE)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the run never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        current_env(&s).await,
+        original_env(),
+        "restored after Ctrl-C"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["outcome"]["status"], "interrupted");
+    assert_eq!(report["restore"]["verified"], true);
+    s.shutdown().await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sources_are_cross_checked_and_disagreements_counted() {
+    let emu = emulator(vec![fixture_spec("fx", LogFormat::Text).await], 0).await;
+    let p = proxy(&emu.endpoint_url()).await;
+    // Invoke 1 is the warm-up; invoke 3 is the second measured warm sample.
+    p.faults.skew_tail.lock().unwrap().insert(3);
+    let s = session(&p.url, "fx").await;
+    let r = measure(&s, &plan(Mode::Warm, 0, 4, 1, LogSource::Both)).await;
+    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(r.logs.cross_checked, 5);
+    assert_eq!(r.logs.discrepancies, 1);
+    assert_eq!(r.logs.from_tail, 5);
+    s.shutdown().await;
+    emu.shutdown().await;
+}

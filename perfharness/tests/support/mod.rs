@@ -131,6 +131,9 @@ pub struct Faults {
     pub conflicts: AtomicUsize,
     /// Invoke numbers whose tail loses its Init Duration (a warm answer).
     pub strip_init: Mutex<HashSet<usize>>,
+    /// Invoke numbers whose tail REPORT gets a different Duration than the
+    /// one written to CloudWatch Logs.
+    pub skew_tail: Mutex<HashSet<usize>>,
     /// Invokes after this number answer 403 AccessDeniedException.
     pub deny_invokes_after: AtomicUsize,
     /// Notified when invoke number `notify_at` passes.
@@ -218,19 +221,27 @@ async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> Respo
     };
     let mut out = Response::builder().status(resp.status());
     let strip = is_invoke && f.strip_init.lock().unwrap().contains(&n);
+    let skew = is_invoke && f.skew_tail.lock().unwrap().contains(&n);
     for (k, v) in resp.headers().iter() {
         if k == "content-length" || k == "transfer-encoding" {
             continue;
         }
-        if strip && k == "x-amz-log-result" {
-            // Turn the cold REPORT into a warm-looking one.
+        if (strip || skew) && k == "x-amz-log-result" {
+            // Turn the cold REPORT into a warm-looking one, or change its Duration.
             let text = base64::engine::general_purpose::STANDARD
                 .decode(v.as_bytes())
                 .unwrap();
             let text = String::from_utf8(text).unwrap();
             let warm: String = text
                 .split('\t')
-                .filter(|f| !f.trim_start().starts_with("Init Duration:"))
+                .filter(|f| !(strip && f.trim_start().starts_with("Init Duration:")))
+                .map(|f| {
+                    if skew && f.starts_with("Duration:") {
+                        "Duration: 999.00 ms"
+                    } else {
+                        f
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("\t");
             let enc = base64::engine::general_purpose::STANDARD.encode(warm);
