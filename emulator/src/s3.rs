@@ -110,6 +110,14 @@ impl S3Frontend {
         if let Some(bucket) = self.missing_bucket(&req) {
             return no_such_bucket(&bucket, head);
         }
+        if self.unknown_upload(&req) {
+            return s3_error(
+                StatusCode::NOT_FOUND,
+                "NoSuchUpload",
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+                head,
+            );
+        }
         let req = req.map(s3s::Body::from);
         match self.service.call(req).await {
             Ok(resp) => {
@@ -169,6 +177,24 @@ impl S3Frontend {
             return None;
         }
         Some(bucket.to_string())
+    }
+}
+
+impl S3Frontend {
+    /// Whether the request names an `uploadId` that is not (or no longer)
+    /// in progress. `s3s-fs` answers those with 403 AccessDenied; AWS with
+    /// 404 NoSuchUpload, which is what clients retry or give up on.
+    fn unknown_upload(&self, req: &Request<Bytes>) -> bool {
+        let Some(id) = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("uploadId=")))
+        else {
+            return false;
+        };
+        let plausible = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        // s3s-fs keeps one `.upload-<id>.json` per upload in progress.
+        !plausible || !self.root.join(format!(".upload-{id}.json")).is_file()
     }
 }
 

@@ -529,3 +529,71 @@ async fn virtual_hosted_style_works_under_localhost() {
     assert!(missing.contains("NoSuchBucket"), "{missing}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_aborted_multipart_upload_cannot_complete() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket()
+        .bucket("abort-bucket")
+        .send()
+        .await
+        .unwrap();
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("abort-bucket")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap().to_string();
+    let part = s3
+        .upload_part()
+        .bucket("abort-bucket")
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"only part"))
+        .send()
+        .await
+        .unwrap();
+    s3.abort_multipart_upload()
+        .bucket("abort-bucket")
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("abort-bucket")
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("NoSuchUpload")
+    );
+    let err = s3
+        .head_object()
+        .bucket("abort-bucket")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_not_found());
+    emu.shutdown().await;
+}
