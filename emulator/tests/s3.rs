@@ -597,3 +597,62 @@ async fn an_aborted_multipart_upload_cannot_complete() {
     assert!(err.into_service_error().is_not_found());
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn parts_below_5_mib_except_the_last_are_entity_too_small() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket()
+        .bucket("small-parts")
+        .send()
+        .await
+        .unwrap();
+    let id = s3
+        .create_multipart_upload()
+        .bucket("small-parts")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let mut parts = Vec::new();
+    for n in 1..=2 {
+        let out = s3
+            .upload_part()
+            .bucket("small-parts")
+            .key("k")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from_static(b"too small"))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("small-parts")
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("EntityTooSmall")
+    );
+    emu.shutdown().await;
+}
