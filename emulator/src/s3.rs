@@ -118,6 +118,9 @@ impl S3Frontend {
                 head,
             );
         }
+        if let Some(resp) = self.check_completion(&req) {
+            return resp;
+        }
         let req = req.map(s3s::Body::from);
         match self.service.call(req).await {
             Ok(resp) => {
@@ -195,6 +198,61 @@ impl S3Frontend {
         let plausible = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
         // s3s-fs keeps one `.upload-<id>.json` per upload in progress.
         !plausible || !self.root.join(format!(".upload-{id}.json")).is_file()
+    }
+}
+
+impl S3Frontend {
+    /// Validates a CompleteMultipartUpload's part list the way S3 does before
+    /// anything is assembled. `s3s-fs` checks part sizes only while
+    /// assembling, after it has already discarded the upload, so a client
+    /// could no longer abort it; S3 keeps the upload on these errors.
+    fn check_completion(&self, req: &Request<Bytes>) -> Option<Response<Bytes>> {
+        if req.method() != http::Method::POST {
+            return None;
+        }
+        let id = req
+            .uri()
+            .query()?
+            .split('&')
+            .find_map(|p| p.strip_prefix("uploadId="))?;
+        let body = std::str::from_utf8(req.body()).ok()?;
+        let numbers: Vec<u32> = body
+            .split("<PartNumber>")
+            .skip(1)
+            .filter_map(|rest| rest.split('<').next()?.trim().parse().ok())
+            .collect();
+        if numbers.is_empty() {
+            return None;
+        }
+        if numbers.windows(2).any(|w| w[0] >= w[1]) {
+            return Some(s3_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+                false,
+            ));
+        }
+        let last = numbers.len() - 1;
+        for (i, n) in numbers.iter().enumerate() {
+            let part = self.root.join(format!(".upload_id-{id}.part-{n}"));
+            let Ok(meta) = std::fs::metadata(&part) else {
+                return Some(s3_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidPart",
+                    "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+                    false,
+                ));
+            };
+            if i != last && meta.len() < 5 * 1024 * 1024 {
+                return Some(s3_error(
+                    StatusCode::BAD_REQUEST,
+                    "EntityTooSmall",
+                    "Your proposed upload is smaller than the minimum allowed object size.",
+                    false,
+                ));
+            }
+        }
+        None
     }
 }
 

@@ -654,5 +654,13 @@ async fn parts_below_5_mib_except_the_last_are_entity_too_small() {
         aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
         Some("EntityTooSmall")
     );
+    // As on AWS the upload survives the refusal, so it can still be aborted.
+    s3.abort_multipart_upload()
+        .bucket("small-parts")
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
     emu.shutdown().await;
 }
