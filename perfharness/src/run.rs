@@ -299,24 +299,30 @@ where
         } else {
             plan.logs_timeout
         };
-        match crate::driver::logs::fill_from_logs(
+        // A (second) Ctrl-C while polling Logs gives up the poll: the
+        // configuration is already restored, and unfound samples are listed.
+        let fill = crate::driver::logs::fill_from_logs(
             session,
             &info.log_group,
             &mut samples,
             started_at.timestamp_millis(),
             bound,
             plan.log_source == LogSource::Both,
-        )
-        .await
-        {
-            Ok(o) => {
+        );
+        let polled = tokio::select! {
+            r = fill => Some(r),
+            _ = crate::config_guard::ctrl_c() => None,
+        };
+        match polled {
+            Some(Ok(o)) => {
                 if plan.log_source == LogSource::Both {
                     logs.cross_checked = o.found;
                 }
                 logs.discrepancies = o.discrepancies;
                 malformed.extend(o.malformed);
             }
-            Err(e) => logs.error = Some(e.to_string()),
+            Some(Err(e)) => logs.error = Some(e.to_string()),
+            None => logs.error = Some("CloudWatch Logs polling interrupted".to_string()),
         }
     }
     logs.from_tail = samples

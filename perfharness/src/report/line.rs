@@ -250,7 +250,11 @@ fn parse_text_line(line: &str) -> LineOutcome {
     let mut rec = PlatformRecord::empty(kind);
     for (n, &(field, vstart, _)) in found.iter().enumerate() {
         let vend = found.get(n + 1).map(|f| f.2).unwrap_or(body.len());
-        let raw = body[vstart..vend].trim();
+        // CSV exports close the quoted message right after the last field.
+        let raw = body[vstart..vend]
+            .trim()
+            .trim_end_matches(['"', ','])
+            .trim_end();
         if let Err(reason) = apply_text_field(&mut rec, field, raw) {
             return LineOutcome::Malformed(reason);
         }
@@ -611,6 +615,15 @@ mod tests {
         assert_eq!(parsed.records.len(), 1);
         assert_eq!(parsed.records[0].request_id.as_deref(), Some("p"));
         assert!(parsed.malformed.is_empty(), "{:?}", parsed.malformed);
+    }
+
+    #[test]
+    fn console_csv_export() {
+        let csv = "timestamp,message\n1732640000000,\"REPORT RequestId: c\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 30 MB\t\"\n";
+        let parsed = parse_any(csv);
+        assert!(parsed.malformed.is_empty(), "{:?}", parsed.malformed);
+        assert_eq!(parsed.records.len(), 1);
+        assert_eq!(parsed.records[0].max_memory_used_mb, Some(30));
     }
 
     #[test]

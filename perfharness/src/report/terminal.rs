@@ -287,6 +287,11 @@ pub fn render(r: &RunReport, colour: bool) -> String {
             out.push_str(&format!("  {}: {}\n", m.reason, m.line));
         }
     }
+    if let Some(e) = &r.logs.error {
+        out.push_str(&format!(
+            "warning: CloudWatch Logs could not be read: {e}\n"
+        ));
+    }
     if r.logs.discrepancies > 0 {
         out.push_str(&format!(
             "warning: {} sample(s) differ between the Invoke tail and CloudWatch Logs\n",
