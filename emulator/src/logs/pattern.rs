@@ -5,7 +5,9 @@
 //! alternatives (at least one must match); `-term` excludes. JSON patterns:
 //! `{ $.a.b = "x" }` with `=`, `!=`, `<`, `<=`, `>`, `>=`, `*` wildcards in
 //! strings, `IS TRUE|FALSE|NULL`, `NOT EXISTS`, `&&`, `||` and parentheses.
-//! Space-delimited patterns (`[a, b]`) are not supported and say so.
+//! Space-delimited patterns: `[ip, user, ..., status=4* || status=5*, size>100]`
+//! over fields split on spaces (`"…"` and `[…]` are one field), `...`
+//! standing for any number of fields.
 
 use serde_json::Value;
 
@@ -25,6 +27,17 @@ pub(crate) enum FilterPattern {
     },
     /// A JSON pattern over messages that are JSON objects.
     Json(JsonExpr),
+    /// A space-delimited pattern.
+    Fields(Vec<FieldSpec>),
+}
+
+/// One element of a space-delimited pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FieldSpec {
+    /// `...`: any number of fields.
+    Ellipsis,
+    /// One field; it matches when any alternative's conditions all hold.
+    Field(Vec<Vec<(Op, Literal)>>),
 }
 
 impl FilterPattern {
@@ -36,10 +49,11 @@ impl FilterPattern {
                 .parse_pattern()
                 .map(FilterPattern::Json);
         }
-        if trimmed.starts_with('[') {
-            return Err(PatternError(
-                "space-delimited patterns ([w1, w2, ...]) are not supported by this emulator; use terms or a JSON pattern".into(),
-            ));
+        if let Some(inner) = trimmed.strip_prefix('[') {
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or_else(|| PatternError("a space-delimited pattern ends with ']'".into()))?;
+            return parse_fields(inner).map(FilterPattern::Fields);
         }
         let (mut all, mut any, mut none) = (Vec::new(), Vec::new(), Vec::new());
         let mut chars = trimmed.chars().peekable();
@@ -96,6 +110,7 @@ impl FilterPattern {
                     && (any.is_empty() || any.iter().any(|t| message.contains(t.as_str())))
                     && !none.iter().any(|t| message.contains(t.as_str()))
             }
+            FilterPattern::Fields(specs) => fields_match(specs, &split_fields(message)),
             FilterPattern::Json(expr) => match serde_json::from_str::<Value>(message.trim_end()) {
                 Ok(doc @ Value::Object(_)) => expr.eval(&doc),
                 _ => false,
@@ -199,6 +214,159 @@ impl JsonExpr {
                 }
             }
         }
+    }
+}
+
+/// Splits on `separator` outside double quotes.
+fn split_outside_quotes<'a>(s: &'a str, separator: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with('"') {
+            quoted = !quoted;
+        } else if !quoted && s[i..].starts_with(separator) {
+            out.push(&s[start..i]);
+            start = i + separator.len();
+            i = start;
+            continue;
+        }
+        i += s[i..].chars().next().map_or(1, char::len_utf8);
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn parse_fields(inner: &str) -> Result<Vec<FieldSpec>, PatternError> {
+    let mut specs = Vec::new();
+    for element in split_outside_quotes(inner, ",") {
+        let element = element.trim();
+        if element == "..." {
+            specs.push(FieldSpec::Ellipsis);
+            continue;
+        }
+        if element.is_empty() {
+            return Err(PatternError(
+                "empty field in a space-delimited pattern".into(),
+            ));
+        }
+        let mut alternatives = Vec::new();
+        for alternative in split_outside_quotes(element, "||") {
+            let mut conditions = Vec::new();
+            for condition in split_outside_quotes(alternative, "&&") {
+                if let Some(c) = parse_field_condition(condition.trim())? {
+                    conditions.push(c);
+                }
+            }
+            alternatives.push(conditions);
+        }
+        specs.push(FieldSpec::Field(alternatives));
+    }
+    Ok(specs)
+}
+
+/// `name`, or `name OP value`; the name itself plays no part in matching.
+fn parse_field_condition(condition: &str) -> Result<Option<(Op, Literal)>, PatternError> {
+    let ops = [
+        ("!=", Op::Ne),
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        ("=", Op::Eq),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+    ];
+    // The leftmost operator; at one position the longer one (`>=` over `>`).
+    let Some((at, token, op)) = ops
+        .iter()
+        .filter_map(|(t, op)| condition.find(t).map(|at| (at, *t, *op)))
+        .min_by_key(|(at, t, _)| (*at, std::cmp::Reverse(t.len())))
+    else {
+        if condition.is_empty() || condition.contains(char::is_whitespace) {
+            return Err(PatternError(format!("invalid field {condition:?}")));
+        }
+        return Ok(None);
+    };
+    let value = condition[at + token.len()..].trim();
+    let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(quoted) => Literal::Text(quoted.to_string()),
+        None if value.is_empty() => return Err(PatternError(format!("no value in {condition:?}"))),
+        None => match value.parse::<f64>() {
+            Ok(n) => Literal::Number(n),
+            Err(_) => Literal::Text(value.to_string()),
+        },
+    };
+    Ok(Some((op, value)))
+}
+
+/// The fields of a message: split on whitespace, with `"…"` and `[…]` one
+/// field each (without their delimiters).
+fn split_fields(message: &str) -> Vec<&str> {
+    let mut fields = Vec::new();
+    let mut rest = message.trim();
+    while let Some(first) = rest.chars().next() {
+        let close = match first {
+            '"' => Some('"'),
+            '[' => Some(']'),
+            _ => None,
+        };
+        let (field, next) = match close {
+            Some(close) => match rest[1..].find(close) {
+                Some(end) => (&rest[1..=end], &rest[end + 2..]),
+                None => (&rest[1..], ""),
+            },
+            None => match rest.find(char::is_whitespace) {
+                Some(end) => (&rest[..end], &rest[end..]),
+                None => (rest, ""),
+            },
+        };
+        fields.push(field);
+        rest = next.trim_start();
+    }
+    fields
+}
+
+fn fields_match(specs: &[FieldSpec], fields: &[&str]) -> bool {
+    match specs.split_first() {
+        None => fields.is_empty(),
+        Some((FieldSpec::Ellipsis, rest)) => {
+            (0..=fields.len()).any(|skip| fields_match(rest, &fields[skip..]))
+        }
+        Some((FieldSpec::Field(alternatives), rest)) => match fields.split_first() {
+            None => false,
+            Some((field, others)) => {
+                let holds = alternatives.iter().any(|conditions| {
+                    conditions
+                        .iter()
+                        .all(|(op, value)| compare(field, *op, value))
+                });
+                holds && fields_match(rest, others)
+            }
+        },
+    }
+}
+
+/// A field against a literal: numbers compare as numbers, text with `=` and
+/// `!=` (with `*` wildcards).
+fn compare(field: &str, op: Op, value: &Literal) -> bool {
+    match value {
+        Literal::Number(n) => {
+            let Ok(x) = field.parse::<f64>() else {
+                return false;
+            };
+            match op {
+                Op::Eq => x == *n,
+                Op::Ne => x != *n,
+                Op::Lt => x < *n,
+                Op::Le => x <= *n,
+                Op::Gt => x > *n,
+                Op::Ge => x >= *n,
+            }
+        }
+        Literal::Text(pattern) => match op {
+            Op::Eq => glob(pattern, field),
+            Op::Ne => !glob(pattern, field),
+            _ => false,
+        },
     }
 }
 
@@ -499,10 +667,42 @@ mod tests {
     }
 
     #[test]
+    fn space_delimited_patterns_match_fields() {
+        let access =
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /a.gif HTTP/1.0" 404 1534"#;
+        assert!(m(
+            "[ip, id, user, timestamp, request, status_code, size]",
+            access
+        ));
+        assert!(
+            !m("[ip, id, user]", access),
+            "field count must match without ..."
+        );
+        assert!(m("[ip, ..., status_code=4*, size]", access));
+        assert!(m(
+            "[..., status_code=404 || status_code=500, size>1000]",
+            access
+        ));
+        assert!(!m("[..., status_code=5*, size]", access));
+        assert!(m(r#"[ip=127.*, id, user="frank", ...]"#, access));
+        assert!(m(
+            r#"[..., request="GET /a.gif HTTP/1.0", status, size]"#,
+            access
+        ));
+        assert!(!m("[..., size<1000]", access));
+        let report = "REPORT RequestId: abc\tDuration: 3.01 ms\tBilled Duration: 4 ms";
+        assert!(m("[type=REPORT, ...]", report));
+        assert!(m("[type, label, id=abc, ..., unit=ms]", report));
+        assert!(!m("[type=START, ...]", report));
+    }
+
+    #[test]
     fn malformed_patterns_are_errors() {
         assert!(FilterPattern::parse("\"unterminated").is_err());
         assert!(FilterPattern::parse("{ $.a = }").is_err());
         assert!(FilterPattern::parse("{ $.a = 1").is_err());
-        assert!(FilterPattern::parse("[ip, user]").is_err());
+        assert!(FilterPattern::parse("[ip, user").is_err());
+        assert!(FilterPattern::parse("[ip, , user]").is_err());
+        assert!(FilterPattern::parse("[ip, user=]").is_err());
     }
 }
