@@ -9,6 +9,18 @@
 //! - `s3`, `secrets`: S3 (through `s3s`) and Secrets Manager.
 //! - [`template`]: function definitions from a SAM template.
 //!
+//! What each service answers besides Lambda:
+//! - S3 (via `s3s` + `s3s-fs`): buckets, Put/Get/Head/Delete/CopyObject,
+//!   ListObjects(V2), multipart uploads, ranges; path-style, or
+//!   virtual-hosted under `bucket.localhost`; AWS's NoSuchBucket,
+//!   NoSuchUpload, EntityTooSmall; optional injected 500/503 faults.
+//! - CloudWatch Logs: FilterLogEvents (term, phrase, `?`, `-`, JSON and
+//!   space-delimited patterns), GetLogEvents, DescribeLogStreams,
+//!   DescribeLogGroups, Create/DeleteLogGroup, Create/DeleteLogStream,
+//!   PutLogEvents, Put/DeleteRetentionPolicy; optional visibility delay.
+//! - Secrets Manager: Create/Describe/Update/Delete/RestoreSecret,
+//!   Get/PutSecretValue, ListSecrets, ListSecretVersionIds, in memory.
+//!
 //! Local credentials: S3 requests must be SigV4-signed with the secret key
 //! `test` (any access key id); the JSON services do not check signatures.
 //!
