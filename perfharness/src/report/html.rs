@@ -208,24 +208,31 @@ td:first-child,th:first-child{text-align:left}.PASS{color:#070;font-weight:bold}
 const COLD: &str = "#d9534f";
 const WARM: &str = "#337ab7";
 
-fn chart_pair(o: &mut String, r: &RunReport, title: &str, unit: &str, cold: &str, warm: &str) {
+fn chart_pair(
+    o: &mut String,
+    r: &RunReport,
+    title: &str,
+    unit: &str,
+    cold: &str,
+    warm: Option<&str>,
+) {
     let c = headline_values(r, cold);
-    let w = headline_values(r, warm);
+    let w = warm.map(|m| headline_values(r, m)).unwrap_or_default();
     if c.is_empty() && w.is_empty() {
         return;
     }
-    let series = [
-        Series {
-            label: "cold",
-            values: &c,
-            colour: COLD,
-        },
-        Series {
+    let mut series = vec![Series {
+        label: "cold",
+        values: &c,
+        colour: COLD,
+    }];
+    if warm.is_some() {
+        series.push(Series {
             label: "warm",
             values: &w,
             colour: WARM,
-        },
-    ];
+        });
+    }
     o.push_str(&format!("<h3>{}</h3><div class=\"charts\">", esc(title)));
     o.push_str(&svg_histogram(
         &format!("{title}: histogram"),
@@ -319,38 +326,36 @@ pub fn render(r: &RunReport) -> String {
         }
     }
     o.push_str("</table><h2>Distributions: cold against warm</h2>");
-    chart_pair(
-        &mut o,
-        r,
-        "Init duration (cold) and duration (warm)",
-        "ms",
-        "cold.init_ms",
-        "warm.duration_ms",
-    );
-    chart_pair(
-        &mut o,
-        r,
-        "Duration",
-        "ms",
-        "cold.duration_ms",
-        "warm.duration_ms",
-    );
-    chart_pair(
-        &mut o,
-        r,
-        "Client round trip",
-        "ms",
-        "cold.client_ms",
-        "warm.client_ms",
-    );
-    chart_pair(
-        &mut o,
-        r,
-        "Max memory used",
-        "MB",
-        "cold.max_memory_used_mb",
-        "warm.max_memory_used_mb",
-    );
+    let charts: [(&str, &str, &str, Option<&str>); 5] = [
+        ("Init duration", "ms", "cold.init_ms", None),
+        (
+            "Duration",
+            "ms",
+            "cold.duration_ms",
+            Some("warm.duration_ms"),
+        ),
+        (
+            "Cold total (init + duration) against warm duration",
+            "ms",
+            "cold.total_ms",
+            Some("warm.duration_ms"),
+        ),
+        (
+            "Client round trip",
+            "ms",
+            "cold.client_ms",
+            Some("warm.client_ms"),
+        ),
+        (
+            "Max memory used",
+            "MB",
+            "cold.max_memory_used_mb",
+            Some("warm.max_memory_used_mb"),
+        ),
+    ];
+    for (title, unit, cold, warm) in charts {
+        chart_pair(&mut o, r, title, unit, cold, warm);
+    }
     if !r.logs.missing.is_empty() {
         o.push_str(&format!(
             "<p class=\"warn\">{} sample(s) without a REPORT line: {}</p>",
