@@ -421,6 +421,33 @@ async fn listing_pages_delimits_and_reads_ranges() {
         .unwrap_err();
     assert!(err.into_service_error().is_not_found());
 
+    s3.copy_object()
+        .bucket("list-bucket")
+        .key("copy.txt")
+        .copy_source("list-bucket/z.txt")
+        .send()
+        .await
+        .unwrap();
+    let copied = s3
+        .get_object()
+        .bucket("list-bucket")
+        .key("copy.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &copied.body.collect().await.unwrap().into_bytes()[..],
+        b"0123456789"
+    );
+    let v1 = s3
+        .list_objects()
+        .bucket("list-bucket")
+        .prefix("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.contents().len(), 1);
+
     // Deleting a missing key succeeds, as on AWS.
     s3.delete_object()
         .bucket("list-bucket")
