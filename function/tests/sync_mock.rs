@@ -161,18 +161,22 @@ async fn ten_percent_faults_of_every_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_lose_and_duplicate_nothing() {
-    let w = World::with_data(data(25_000, 8_000, 1_500)).await;
+    let w = World::with_data(data(3_000, 1_000, 150)).await;
     let options = SyncOptions {
         checkpoint_margin: Duration::ZERO,
         rows_per_row_group: 1_000,
         ..SyncOptions::default()
     };
     let engine = w.engine("vcs_mock", options);
+    // A deadline that has already passed: every stream stops after its first
+    // page or two (the stop signal races the first write), so the run splits
+    // into many invocations whatever the machine's speed (30 pages of
+    // vulnerabilities).
     let (outcome, invocations) =
-        run_to_completion(&engine, event_as_of(&w), Some(Duration::from_millis(40)))
+        run_to_completion(&engine, event_as_of(&w), Some(Duration::ZERO))
             .await
             .unwrap();
-    assert!(invocations >= 3, "only {invocations} invocations");
+    assert!(invocations >= 5, "only {invocations} invocations");
     assert_eq!(outcome.invocation as usize, invocations);
     let checkpoints = w
         .keys()
@@ -541,10 +545,12 @@ async fn checkpoints_under_faults() {
     };
     let engine = w.engine("vcs_mock", options);
     let (outcome, invocations) =
-        run_to_completion(&engine, event_as_of(&w), Some(Duration::from_millis(40)))
+        run_to_completion(&engine, event_as_of(&w), Some(Duration::ZERO))
             .await
             .unwrap();
-    assert!(invocations >= 3, "only {invocations} invocations");
+    // A page or two per stream per invocation (see above): 50 pages of
+    // vulnerabilities take many invocations whatever the machine's speed.
+    assert!(invocations >= 5, "only {invocations} invocations");
     assert!(outcome.retries > 0);
     verify_snapshot(&w, &outcome.run_id).await;
     w.vanta.shutdown().await;

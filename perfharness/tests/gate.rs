@@ -138,14 +138,15 @@ async fn gate_passes_unchanged_and_fails_a_slower_init() {
     assert!(b["init"]["ratio"]["p50"].as_f64().unwrap() > 0.0);
     assert!(b["machine"]["cpus"].as_u64().unwrap() >= 1);
 
-    // Unchanged: the same binary on both sides. The limit is wider than
-    // the CLI's default because 12 samples on a shared 2-core machine are
-    // noisy; the slowed case below is far beyond it.
+    // Unchanged: the same binary on both sides. The limit is far wider than
+    // the CLI's default because a dozen samples on a loaded 2-core CI machine
+    // can swing by more than 100%; a 50 ms slower init (below) moves the
+    // ratio some twentyfold, so the same wide limit still fails it.
     let (code, err) = gate(
         &url,
         &baseline,
         &dir.path().join("run1"),
-        &["--max-regression", "60%"],
+        &["--max-regression", "300%"],
     )
     .await;
     let report = read_json(&dir.path().join("run1/report.json"));
@@ -170,7 +171,7 @@ async fn gate_passes_unchanged_and_fails_a_slower_init() {
         &emu.endpoint_url(),
         &baseline,
         &dir.path().join("run2"),
-        &["--max-regression", "60%"],
+        &["--max-regression", "300%"],
     )
     .await;
     emu.shutdown().await;
