@@ -172,10 +172,9 @@ async fn checkpoints_lose_and_duplicate_nothing() {
     // page or two (the stop signal races the first write), so the run splits
     // into many invocations whatever the machine's speed (30 pages of
     // vulnerabilities).
-    let (outcome, invocations) =
-        run_to_completion(&engine, event_as_of(&w), Some(Duration::ZERO))
-            .await
-            .unwrap();
+    let (outcome, invocations) = run_to_completion(&engine, event_as_of(&w), Some(Duration::ZERO))
+        .await
+        .unwrap();
     assert!(invocations >= 5, "only {invocations} invocations");
     assert_eq!(outcome.invocation as usize, invocations);
     let checkpoints = w
@@ -544,10 +543,9 @@ async fn checkpoints_under_faults() {
         ..SyncOptions::default()
     };
     let engine = w.engine("vcs_mock", options);
-    let (outcome, invocations) =
-        run_to_completion(&engine, event_as_of(&w), Some(Duration::ZERO))
-            .await
-            .unwrap();
+    let (outcome, invocations) = run_to_completion(&engine, event_as_of(&w), Some(Duration::ZERO))
+        .await
+        .unwrap();
     // A page or two per stream per invocation (see above): 50 pages of
     // vulnerabilities take many invocations whatever the machine's speed.
     assert!(invocations >= 5, "only {invocations} invocations");

@@ -146,8 +146,11 @@ pub fn scores(candidates: &[Candidate], strategy: Strategy, weight: f64) -> Vec<
     let mut by_mem = std::collections::HashMap::new();
     for (cand, (dn, cn)) in healthy.iter().zip(d.into_iter().zip(c)) {
         let score = match strategy {
-            Strategy::Cost => cand.cost_usd,
-            Strategy::Speed => cand.duration_ms,
+            // Normalized like `balanced` so every strategy's score reads on
+            // the same 0..1 scale (the order, and so the choice, is the
+            // same as by raw cost or duration).
+            Strategy::Cost => cn,
+            Strategy::Speed => dn,
             Strategy::Balanced => weight * cn + (1.0 - weight) * dn,
         };
         by_mem.insert(cand.memory_mb, score);
