@@ -4,8 +4,10 @@
 //! The emulator's fixture stands in for the function (with
 //! `FIXTURE_INIT_SLEEP_MS`) and for the reference no-op function.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -15,41 +17,11 @@ use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 const SUBJECT: &str = "gate-subject";
 const REFERENCE: &str = "gate-reference";
 
-/// Builds (when stale) and locates the emulator's fixture function; an
-/// existing binary is used when the build cannot run.
-fn fixture_binary() -> std::path::PathBuf {
-    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "emulator",
-                "--bin",
-                "lambda-fixture",
-            ])
-            .current_dir(&root)
-            .status();
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-        let path = target.join("release").join("lambda-fixture");
-        assert!(
-            status.is_ok_and(|s| s.success()) || path.exists(),
-            "building lambda-fixture failed and no binary exists"
-        );
-        path
-    })
-    .clone()
-}
-
 async fn emulator_with(
     subject_env: &[(&str, &str)],
     reference_env: &[(&str, &str)],
 ) -> EmulatorHandle {
-    let fixture = fixture_binary();
+    let fixture = support::fixture_bin().await;
     let spec = |name: &str, env: &[(&str, &str)]| {
         let mut s = FunctionSpec::new(name, &fixture);
         s.timeout_s = 10;

@@ -2,8 +2,9 @@
 //! models, throttles and errors by type under load, the per-second series,
 //! the reports, and a clean stop with a report of what ran.
 
-use std::path::Path;
-use std::process::{Command, ExitCode};
+mod support;
+
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,38 +18,8 @@ use perfharness::session::Session;
 
 const NOOP: &str = "load-noop";
 
-/// Builds (when stale) and locates the emulator's fixture function; an
-/// existing binary is used when the build cannot run.
-fn fixture_binary() -> std::path::PathBuf {
-    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "emulator",
-                "--bin",
-                "lambda-fixture",
-            ])
-            .current_dir(&root)
-            .status();
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-        let path = target.join("release").join("lambda-fixture");
-        assert!(
-            status.is_ok_and(|s| s.success()) || path.exists(),
-            "building lambda-fixture failed and no binary exists"
-        );
-        path
-    })
-    .clone()
-}
-
 async fn emulator(cap: u32) -> EmulatorHandle {
-    let mut spec = FunctionSpec::new(NOOP, fixture_binary());
+    let mut spec = FunctionSpec::new(NOOP, support::fixture_bin().await);
     spec.timeout_s = 10;
     Emulator::start(EmulatorConfig {
         functions: vec![spec],

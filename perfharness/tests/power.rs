@@ -2,7 +2,8 @@
 //! every size and picks one, and the original configuration comes back,
 //! verified, after success, after a failure and after Ctrl-C.
 
-use std::path::Path;
+mod support;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -16,38 +17,8 @@ use perfharness::HarnessError;
 
 const FUNCTION: &str = "power-fn";
 
-/// Builds (when stale) and locates the emulator's fixture function; an
-/// existing binary is used when the build cannot run.
-fn fixture_binary() -> std::path::PathBuf {
-    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "emulator",
-                "--bin",
-                "lambda-fixture",
-            ])
-            .current_dir(&root)
-            .status();
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-        let path = target.join("release").join("lambda-fixture");
-        assert!(
-            status.is_ok_and(|s| s.success()) || path.exists(),
-            "building lambda-fixture failed and no binary exists"
-        );
-        path
-    })
-    .clone()
-}
-
 async fn emulator() -> EmulatorHandle {
-    let mut spec = FunctionSpec::new(FUNCTION, fixture_binary());
+    let mut spec = FunctionSpec::new(FUNCTION, support::fixture_bin().await);
     spec.timeout_s = 10;
     spec.architecture = "arm64".into();
     spec.environment.insert("KEEP_ME".into(), "1".into());
