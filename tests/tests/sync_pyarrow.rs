@@ -1,6 +1,7 @@
 //! The real `vanta-vuln-sync` binary, run by the emulator as a Lambda
 //! function against mock-vanta, writes Parquet that pyarrow reads with the
-//! expected row counts and column types.
+//! expected row counts and column types, and that DuckDB queries (nested
+//! columns included) with the counts mock-vanta expects.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ fn function_binary() -> PathBuf {
 fn pyarrow_path() -> Option<PathBuf> {
     let works = |path: Option<&Path>| {
         let mut cmd = Command::new("python3");
-        cmd.args(["-c", "import pyarrow"]);
+        cmd.args(["-c", "import pyarrow, duckdb"]);
         if let Some(p) = path {
             cmd.env("PYTHONPATH", p);
         }
@@ -66,12 +67,12 @@ fn pyarrow_path() -> Option<PathBuf> {
                 "--target",
             ])
             .arg(&site)
-            .arg("pyarrow")
+            .args(["pyarrow", "duckdb"])
             .output()
             .expect("python3 -m pip");
         assert!(
             out.status.success() && works(Some(&site)),
-            "pyarrow is missing and `python3 -m pip install pyarrow` failed: {}",
+            "pyarrow/duckdb are missing and `python3 -m pip install pyarrow duckdb` failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -87,6 +88,21 @@ for dataset, files in json.loads(sys.argv[1]).items():
     table = pa.concat_tables([pq.read_table(f) for f in files])
     out[dataset] = {"rows": table.num_rows,
                     "types": {f.name: str(f.type) for f in table.schema}}
+# DuckDB reads the same files on its own (its own Parquet reader), including
+# the nested columns Athena users query.
+import duckdb
+files = json.loads(sys.argv[1])
+con = duckdb.connect()
+def one(sql, dataset):
+    return con.execute(sql.format(src="read_parquet(?)"), [files[dataset]]).fetchone()[0]
+out["duckdb"] = {
+    "vulnerabilities": one("select count(*) from {src}", "vulnerabilities"),
+    "remediations": one("select count(*) from {src}", "remediations"),
+    "vulnerable_assets": one("select count(*) from {src}", "vulnerable_assets"),
+    "deactivated": one("select count(*) from {src} where deactivateMetadata is not null", "vulnerabilities"),
+    "critical": one("select count(*) from {src} where severity = 'CRITICAL'", "vulnerabilities"),
+    "scanner_rows": one("select count(*) from (select unnest(scanners) from {src})", "vulnerable_assets"),
+}
 print(json.dumps(out))
 "#;
 
@@ -175,7 +191,7 @@ async fn pyarrow_reads_what_the_function_wrote() {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "pyarrow failed: {}",
+        "pyarrow/duckdb reader failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let read: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -183,6 +199,17 @@ async fn pyarrow_reads_what_the_function_wrote() {
     assert_eq!(read["vulnerabilities"]["rows"], 1_234);
     assert_eq!(read["remediations"]["rows"], 567);
     assert_eq!(read["vulnerable_assets"]["rows"], 89);
+    let stats = mock_vanta::expected_stats(&data);
+    let duck = &read["duckdb"];
+    assert_eq!(duck["vulnerabilities"], 1_234);
+    assert_eq!(duck["remediations"], 567);
+    assert_eq!(duck["vulnerable_assets"], 89);
+    assert_eq!(duck["deactivated"], stats["vulnerabilities"]["deactivated"]);
+    assert_eq!(
+        duck["critical"],
+        stats["vulnerabilities"]["bySeverity"]["CRITICAL"]
+    );
+    assert!(duck["scanner_rows"].as_u64().unwrap() > 0, "{duck}");
     let v = &read["vulnerabilities"]["types"];
     assert_eq!(v["id"], "string");
     assert_eq!(v["remediateByDate"], "timestamp[ms, tz=UTC]");
