@@ -35,6 +35,9 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// CPU scaling was asked for but cgroups cannot provide it.
+    #[error("{0}")]
+    CpuScaling(String),
     /// The SAM template could not be read or does not define what was asked.
     #[error("template {}: {message}", path.display())]
     Template {

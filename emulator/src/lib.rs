@@ -85,6 +85,10 @@ pub struct EmulatorConfig {
     pub idle_timeout: Duration,
     /// Concurrent environments per function without reserved concurrency.
     pub default_concurrency_cap: u32,
+    /// CPU proportional to memory as on Lambda (1 vCPU at 1,769 MB, up to
+    /// 6 at 10,240 MB), through a cgroup per execution environment. Needs
+    /// a writable cgroup cpu controller (root); off by default.
+    pub cpu_scaling: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -99,6 +103,7 @@ impl Default for EmulatorConfig {
             update_delay_ms: lambda.update_delay_ms,
             idle_timeout: lambda.idle_timeout,
             default_concurrency_cap: lambda.default_concurrency_cap,
+            cpu_scaling: lambda.cpu_scaling,
         }
     }
 }
@@ -111,13 +116,22 @@ impl Emulator {
     /// Binds the edge port and starts every service.
     ///
     /// # Errors
-    /// A non-loopback address, a port that cannot be bound, or an unusable
-    /// state directory.
+    /// A non-loopback address, a port that cannot be bound, an unusable
+    /// state directory, or CPU scaling asked for without a usable cgroup
+    /// cpu controller.
     pub async fn start(cfg: EmulatorConfig) -> Result<EmulatorHandle, Error> {
         if !cfg.addr.ip().is_loopback() {
             return Err(Error::NotLoopback(cfg.addr));
         }
         validate_functions(&cfg.functions)?;
+        // Before anything else starts: a failure here leaves nothing behind.
+        let cpu = if cfg.cpu_scaling {
+            Some(Arc::new(
+                lambda::cpu::CpuCgroups::create().map_err(Error::CpuScaling)?,
+            ))
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind(cfg.addr)
             .await
             .map_err(|source| Error::Bind {
@@ -148,9 +162,15 @@ impl Emulator {
             update_delay_ms: cfg.update_delay_ms,
             idle_timeout: cfg.idle_timeout,
             default_concurrency_cap: cfg.default_concurrency_cap,
+            cpu_scaling: cfg.cpu_scaling,
         };
-        let lambda =
-            lambda::LambdaService::new(cfg.functions, settings, logs.clone(), endpoint_url.clone());
+        let lambda = lambda::LambdaService::with_cpu(
+            cfg.functions,
+            settings,
+            logs.clone(),
+            endpoint_url.clone(),
+            Ok(cpu),
+        );
         let router = edge::Router {
             s3: Arc::new(s3::S3Frontend::new(&s3_root, cfg.s3_fault_rate)?),
             secrets: secrets::SecretsService::default(),

@@ -9,8 +9,9 @@
 //!   any other non-empty value: post `/runtime/init/error`, then exit 1.
 //!
 //! Payload (every field optional, `{}` is a no-op):
-//! `{"sleepMs","allocMb","logLines","returnBytes","crash","exitCode","hang","error"}`,
-//! plus two diagnostics: `"echoEnv": ["NAME", …]` returns those variables,
+//! `{"sleepMs","spinMs","allocMb","logLines","returnBytes","crash","exitCode","hang","error"}`,
+//! where `spinMs` burns that much CPU time (the thread's CPU clock, so a
+//! throttled process takes longer in wall time), plus two diagnostics: `"echoEnv": ["NAME", …]` returns those variables,
 //! `"probe": true` calls its own Runtime API with bad requests and returns
 //! the status codes it got. Every answer carries the invocation context
 //! (request id, deadline, ARN, trace id, client context) and the pid.
@@ -130,6 +131,36 @@ async fn probe_runtime_api(request_id: &str) -> Value {
     .unwrap_or(Value::Null)
 }
 
+/// CPU time this thread has used, ms.
+fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+    }
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
+
+/// Busy-loops until this thread has used `ms` of CPU time; returns the CPU
+/// time used.
+fn spin(ms: u64) -> f64 {
+    let start = thread_cpu_ms();
+    let mut x = 0u64;
+    loop {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        let used = thread_cpu_ms() - start;
+        if used >= ms as f64 {
+            std::hint::black_box(x);
+            return used;
+        }
+    }
+}
+
 fn field_u64(payload: &Value, name: &str) -> u64 {
     payload.get(name).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -140,6 +171,9 @@ async fn handle(event: LambdaEvent<Value>, init_ms: f64) -> Result<Value, Diagno
     if sleep_ms > 0 {
         tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
     }
+    let spin_ms = field_u64(&payload, "spinMs");
+    // No await while spinning: the CPU clock read is this thread's.
+    let spun_ms = (spin_ms > 0).then(|| spin(spin_ms));
     let alloc_mb = field_u64(&payload, "allocMb");
     let mut touched = 0u64;
     if alloc_mb > 0 {
@@ -207,6 +241,9 @@ async fn handle(event: LambdaEvent<Value>, init_ms: f64) -> Result<Value, Diagno
     }
     if payload.get("probe").and_then(Value::as_bool) == Some(true) {
         answer["probe"] = probe_runtime_api(&context.request_id).await;
+    }
+    if let Some(spun) = spun_ms {
+        answer["cpuMs"] = json!(spun);
     }
     if alloc_mb > 0 {
         answer["allocatedMb"] = json!(alloc_mb);

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::config::EnvConfig;
+use super::cpu::{self, EnvCgroup};
 use super::memory::MemoryWatch;
 use super::runtime_api::{self, Delivery, RuntimeEvent, RuntimeShared};
 use crate::logs::{LogEvent, LogStore};
@@ -242,20 +243,35 @@ pub(crate) const RESERVED_VARIABLES: &[&str] = &[
 
 impl Sandbox {
     /// Starts the function's process with the environment a real runtime
-    /// gets and a fresh Runtime API listener.
+    /// gets and a fresh Runtime API listener; with `cgroup`, the process
+    /// joins it before it execs, so all its code runs under the CPU quota.
+    /// The cgroup is removed once the process is reaped.
     pub async fn spawn(
         config: &EnvConfig,
         sink: Arc<LogSink>,
         endpoint_url: &str,
         registry: &ProcessRegistry,
+        cgroup: Option<EnvCgroup>,
     ) -> Result<Sandbox, SpawnError> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| SpawnError(format!("cannot bind the Runtime API: {e}")))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| SpawnError(e.to_string()))?
-            .port();
+        let remove_unused = |cgroup: &Option<EnvCgroup>| {
+            if let Some(c) = cgroup {
+                c.remove_now();
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+            Ok(l) => l,
+            Err(e) => {
+                remove_unused(&cgroup);
+                return Err(SpawnError(format!("cannot bind the Runtime API: {e}")));
+            }
+        };
+        let port = match listener.local_addr() {
+            Ok(a) => a.port(),
+            Err(e) => {
+                remove_unused(&cgroup);
+                return Err(SpawnError(e.to_string()));
+            }
+        };
         let (events_tx, events) = mpsc::unbounded_channel();
         let (deliveries, deliveries_rx) = mpsc::channel(1);
         let shared = RuntimeShared::new(events_tx.clone(), deliveries_rx);
@@ -309,12 +325,21 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        if let Some(cgroup) = &cgroup {
+            let procs = cgroup.procs().clone();
+            // SAFETY: the closure only calls open/write/close on a path
+            // prepared before the fork (async-signal-safe, no allocation).
+            unsafe {
+                cmd.pre_exec(move || cpu::join_in_child(&procs));
+            }
+        }
 
         let spawned_at = Instant::now();
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
                 server.abort();
+                remove_unused(&cgroup);
                 return Err(SpawnError(format!(
                     "cannot start {}: {e}",
                     spec.executable.display()
@@ -376,6 +401,9 @@ impl Sandbox {
             };
             // The leader is gone; take anything it left behind with it.
             kill_group(pid);
+            if let Some(cgroup) = cgroup {
+                cgroup.remove().await;
+            }
             let _ = exit_events.send(RuntimeEvent::Exited(description));
             registry_for_waiter
                 .lock()

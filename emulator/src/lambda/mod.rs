@@ -10,12 +10,15 @@
 //! - `platform_log`: INIT_START/START/END/REPORT lines, `platform.*`
 //!   records, the billing rule.
 //! - `config`: `FunctionConfiguration` and revisions.
+//! - `cpu`: CPU proportional to memory through a cgroup per environment
+//!   (opt-in, [`LambdaSettings::cpu_scaling`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 mod config;
 mod control;
+pub(crate) mod cpu;
 mod environment;
 mod memory;
 mod platform_log;

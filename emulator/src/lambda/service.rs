@@ -10,7 +10,8 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::config::{code_digest, last_modified_now, uuid4, Description, EnvConfig, UpdateStatus};
-use super::environment::{epoch_ms, hex32, LogSink, ProcessRegistry, Sandbox};
+use super::cpu::CpuCgroups;
+use super::environment::{epoch_ms, hex32, LogSink, ProcessRegistry, Sandbox, SpawnError};
 use super::memory::kb_to_mb;
 use super::platform_log::{self, InitPhase, Report, ReportStatus};
 use super::runtime_api::{Delivery, RuntimeEvent};
@@ -33,6 +34,10 @@ pub struct LambdaSettings {
     pub idle_timeout: Duration,
     /// Concurrent environments per function without reserved concurrency.
     pub default_concurrency_cap: u32,
+    /// CPU proportional to memory as on Lambda (1 vCPU at 1,769 MB), each
+    /// environment in its own cgroup with a CFS quota. Off by default:
+    /// every environment then gets the whole machine.
+    pub cpu_scaling: bool,
 }
 
 impl Default for LambdaSettings {
@@ -41,6 +46,7 @@ impl Default for LambdaSettings {
             update_delay_ms: 100,
             idle_timeout: Duration::from_secs(600),
             default_concurrency_cap: 10,
+            cpu_scaling: false,
         }
     }
 }
@@ -70,6 +76,9 @@ pub(crate) struct Inner {
     endpoint_url: String,
     processes: ProcessRegistry,
     closing: AtomicBool,
+    /// The environments' cgroups when CPU scaling is on; the error when it
+    /// was asked for but is unavailable (every init then fails with it).
+    cpu: Result<Option<Arc<CpuCgroups>>, String>,
 }
 
 /// One function: its configuration and its environments.
@@ -197,12 +206,30 @@ fn error_payload(error_type: &str, message: String) -> Bytes {
 
 impl LambdaService {
     /// A service for `functions`. Processes get `endpoint_url` as
-    /// `AWS_ENDPOINT_URL`; logs go to `logs`.
+    /// `AWS_ENDPOINT_URL`; logs go to `logs`. With `settings.cpu_scaling`
+    /// and no usable cgroup cpu controller, every init fails saying so
+    /// (`Emulator::start` refuses to start instead).
     pub fn new(
         functions: Vec<FunctionSpec>,
         settings: LambdaSettings,
         logs: LogStore,
         endpoint_url: String,
+    ) -> LambdaService {
+        let cpu = if settings.cpu_scaling {
+            CpuCgroups::create().map(|c| Some(Arc::new(c)))
+        } else {
+            Ok(None)
+        };
+        Self::with_cpu(functions, settings, logs, endpoint_url, cpu)
+    }
+
+    /// [`LambdaService::new`] with the cgroups already created.
+    pub(crate) fn with_cpu(
+        functions: Vec<FunctionSpec>,
+        settings: LambdaSettings,
+        logs: LogStore,
+        endpoint_url: String,
+        cpu: Result<Option<Arc<CpuCgroups>>, String>,
     ) -> LambdaService {
         let functions = functions
             .into_iter()
@@ -238,6 +265,7 @@ impl LambdaService {
             endpoint_url,
             processes: ProcessRegistry::default(),
             closing: AtomicBool::new(false),
+            cpu,
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(reap_idle(Arc::downgrade(&inner)));
@@ -286,6 +314,9 @@ impl LambdaService {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&pid);
             }
+        }
+        if let Ok(Some(cpu)) = &self.inner.cpu {
+            cpu.remove_all().await;
         }
     }
 
@@ -453,14 +484,27 @@ impl LambdaService {
     /// Starts the process and waits for its first `/next`.
     async fn init(&self, env: &mut Environment, limit: Duration) -> Result<f64, InitFailure> {
         let started = Instant::now();
-        let mut sandbox = match Sandbox::spawn(
-            &env.config,
-            env.sink.clone(),
-            &self.inner.endpoint_url,
-            &self.inner.processes,
-        )
-        .await
-        {
+        let cgroup = match &self.inner.cpu {
+            Ok(Some(cpu)) => cpu
+                .environment(&env.instance_id, env.config.spec.memory_mb)
+                .map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.clone()),
+        };
+        let spawned = match cgroup {
+            Ok(cgroup) => {
+                Sandbox::spawn(
+                    &env.config,
+                    env.sink.clone(),
+                    &self.inner.endpoint_url,
+                    &self.inner.processes,
+                    cgroup,
+                )
+                .await
+            }
+            Err(e) => Err(SpawnError(e)),
+        };
+        let mut sandbox = match spawned {
             Ok(sandbox) => sandbox,
             Err(e) => {
                 return Err(InitFailure {
@@ -876,6 +920,16 @@ async fn reap_idle(inner: Weak<Inner>) {
 }
 
 impl LambdaService {
+    /// This emulator's cgroup directory when CPU scaling is on; for tests
+    /// (it must be gone after shutdown).
+    #[doc(hidden)]
+    pub fn cpu_cgroup_dir(&self) -> Option<std::path::PathBuf> {
+        match &self.inner.cpu {
+            Ok(Some(cpu)) => Some(cpu.dir().to_path_buf()),
+            _ => None,
+        }
+    }
+
     /// Environments currently alive for `name` (idle + busy); for tests.
     #[doc(hidden)]
     pub fn environment_count(&self, name: &str) -> usize {

@@ -39,15 +39,26 @@ impl TestLambda {
     }
 
     pub async fn start_with(functions: Vec<FunctionSpec>, settings: LambdaSettings) -> TestLambda {
+        Self::try_start_with(functions, settings)
+            .await
+            .expect("emulator starts")
+    }
+
+    /// Like `start_with`, but an emulator that refuses to start (e.g. CPU
+    /// scaling without cgroups) is the caller's to judge.
+    pub async fn try_start_with(
+        functions: Vec<FunctionSpec>,
+        settings: LambdaSettings,
+    ) -> Result<TestLambda, emulator::Error> {
         let emulator = Emulator::start(EmulatorConfig {
             functions,
             update_delay_ms: settings.update_delay_ms,
             idle_timeout: settings.idle_timeout,
             default_concurrency_cap: settings.default_concurrency_cap,
+            cpu_scaling: settings.cpu_scaling,
             ..EmulatorConfig::default()
         })
-        .await
-        .expect("emulator starts");
+        .await?;
         let endpoint = emulator.endpoint_url();
         let shared = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&endpoint)
@@ -61,12 +72,12 @@ impl TestLambda {
                 .retry_config(aws_config::retry::RetryConfig::disabled())
                 .build(),
         );
-        TestLambda {
+        Ok(TestLambda {
             endpoint,
             client,
             client_no_retry,
             emulator,
-        }
+        })
     }
 
     /// The Lambda service behind the edge.
