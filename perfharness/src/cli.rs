@@ -81,6 +81,11 @@ pub struct CommonArgs {
     /// With --local: CloudWatch Logs delivery delay the emulator simulates, ms.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub local_log_delay_ms: u64,
+    /// With --local: give each execution environment CPU proportional to
+    /// its memory as Lambda does (1 vCPU at 1769 MB), through cgroups
+    /// (needs root and the cgroup cpu controller). `power --local` always does.
+    #[arg(long)]
+    pub local_cpu_scaling: bool,
 }
 
 impl CommonArgs {
@@ -102,6 +107,7 @@ impl CommonArgs {
             logs_timeout: Duration::from_secs(60),
             local_records: 1000,
             local_log_delay_ms: 0,
+            local_cpu_scaling: false,
         }
     }
 

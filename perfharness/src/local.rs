@@ -180,6 +180,7 @@ impl LocalStack {
         let emulator = emulator::Emulator::start(emulator::EmulatorConfig {
             functions: specs,
             log_delay_ms: args.local_log_delay_ms,
+            cpu_scaling: args.local_cpu_scaling,
             ..Default::default()
         })
         .await;

@@ -206,8 +206,16 @@ pub async fn run_with_session(
     Ok((report, err))
 }
 
+/// What a `--local` sweep's figures mean.
+const LOCAL_CPU_NOTE: &str = "local: CPU is scaled by memory as on Lambda (1 vCPU at 1769 MB, proportionally less below, at most this machine's cores), a cgroup CPU quota per execution environment";
+
 /// `perfharness power`.
-pub async fn run(args: PowerArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
+    // Without it every size gets the whole machine and the sweep shows flat
+    // durations; on Lambda CPU grows with memory.
+    if args.common.local {
+        args.common.local_cpu_scaling = true;
+    }
     let session = Session::connect(&args.common).await?;
     let result = run_with_session(&session, &args).await;
     session.shutdown().await;
@@ -216,10 +224,27 @@ pub async fn run(args: PowerArgs) -> anyhow::Result<ExitCode> {
     report.write(&dir).map_err(|e| HarnessError::io(&dir, e))?;
     let md = report.to_markdown();
     crate::load::report::append_step_summary(&md);
+    let cpu_note = args.common.local_cpu_scaling.then_some(LOCAL_CPU_NOTE);
     match args.common.output {
-        OutputFormat::Table => println!("{}", report.to_table()),
-        OutputFormat::Markdown => println!("{md}"),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Table => {
+            println!("{}", report.to_table());
+            if let Some(note) = cpu_note {
+                println!("{note}");
+            }
+        }
+        OutputFormat::Markdown => {
+            println!("{md}");
+            if let Some(note) = cpu_note {
+                println!("_{note}_");
+            }
+        }
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            // stdout stays one JSON document.
+            if let Some(note) = cpu_note {
+                eprintln!("{note}");
+            }
+        }
     }
     eprintln!("run directory: {}", dir.display());
     if let Some(e) = err {
