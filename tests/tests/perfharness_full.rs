@@ -50,7 +50,7 @@ async fn full_local_measures_the_real_function_and_reports_it() {
     assert_eq!(report["context"]["local"], true);
     assert_eq!(report["outcome"]["status"], "completed");
     // The template's configuration, as the emulator serves it.
-    assert_eq!(report["function"]["memory_mb"], 128);
+    assert_eq!(report["function"]["memory_mb"], 512);
     assert_eq!(report["function"]["log_format"], "JSON");
 
     let samples = report["samples"].as_array().unwrap();
@@ -68,7 +68,7 @@ async fn full_local_measures_the_real_function_and_reports_it() {
     for s in phase("warm").chain(phase("concurrent")) {
         assert_eq!(s["status"], "success", "the sync succeeded: {s}");
         assert!(s["max_memory_used_mb"].as_u64().unwrap() > 0);
-        assert_eq!(s["memory_size_mb"], 128);
+        assert_eq!(s["memory_size_mb"], 512);
     }
     let d = &report["metrics"]["distributions"];
     assert_eq!(d["cold.init_ms"]["n"], 3);

@@ -142,7 +142,10 @@ impl CpuCgroups {
         };
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes());
         match (written, procs) {
-            (Ok(()), Ok(procs)) => Ok(EnvCgroup { dir, procs }),
+            (Ok(()), Ok(procs)) => {
+                warm_up(&procs);
+                Ok(EnvCgroup { dir, procs })
+            }
             (Err(e), _) => {
                 let _ = std::fs::remove_dir(&dir);
                 Err(format!(
@@ -184,6 +187,32 @@ impl Drop for CpuCgroups {
         }
         let _ = std::fs::remove_dir(&self.dir);
         let _ = std::fs::remove_dir(&self.parent);
+    }
+}
+
+/// The first process to join a new cgroup v1 spends 10-20 ms in the kernel
+/// (the migration waits for an RCU grace period); later joins take well
+/// under a millisecond. A throwaway `true` joins first, so that cost is paid
+/// before the environment's clock starts and never poses as Init Duration.
+fn warm_up(procs: &CString) {
+    let Some(exe) = ["/bin/true", "/usr/bin/true"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return;
+    };
+    let procs = procs.clone();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure only calls open/write/close on a path prepared
+    // before the fork (async-signal-safe, no allocation).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || join_in_child(&procs));
+    }
+    if let Ok(mut child) = cmd.spawn() {
+        let _ = child.wait();
     }
 }
 

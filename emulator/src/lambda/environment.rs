@@ -346,16 +346,6 @@ impl Sandbox {
                 )));
             }
         };
-        // Joining a fresh cgroup v1 costs the child 10-20 ms in the kernel
-        // (the first migration into a new group waits for an RCU grace
-        // period) before it execs: time Lambda never shows. With CPU scaling
-        // the clock therefore starts when the exec has happened (`spawn`
-        // returns only after it), leaving out fork/exec (~1 ms) instead.
-        let spawned_at = if cgroup.is_some() {
-            Instant::now()
-        } else {
-            spawned_at
-        };
         let pid = child.id().unwrap_or(0);
         let stdout = child.stdout.take().and_then(|s| s.into_owned_fd().ok());
         let stderr = child.stderr.take().and_then(|s| s.into_owned_fd().ok());
