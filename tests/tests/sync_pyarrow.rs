@@ -21,24 +21,12 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The function binary, built if this test runs without the workspace.
-fn function_binary() -> PathBuf {
-    let bin = target_dir().join("vanta-vuln-sync");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "vanta-vuln-sync",
-                "--bin",
-                "vanta-vuln-sync",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p vanta-vuln-sync failed");
-    }
-    bin
+/// The function's release binary, rebuilt by cargo when older than its
+/// sources (the harness's own locator, so a stale binary is never tested).
+async fn function_binary() -> PathBuf {
+    perfharness::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync")
+        .await
+        .expect("the vanta-vuln-sync release binary")
 }
 
 /// A `PYTHONPATH` under which `import pyarrow` works, installing pyarrow into
@@ -123,7 +111,7 @@ async fn pyarrow_reads_what_the_function_wrote() {
     .await
     .unwrap();
 
-    let mut spec = emulator::lambda::FunctionSpec::new("vanta-vuln-sync", function_binary());
+    let mut spec = emulator::lambda::FunctionSpec::new("vanta-vuln-sync", function_binary().await);
     spec.timeout_s = 120;
     spec.memory_mb = 256;
     spec.log_format = emulator::lambda::LogFormat::Json;

@@ -1253,33 +1253,12 @@ fn the_emulator_runs_the_function_as_the_template_deploys_it() {
     assert_eq!(config.base_url, env["VANTA_BASE_URL"]);
 }
 
-/// `target/release` (this test runs from `target/release/deps`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// The function binary, built if this test runs without the workspace.
-fn function_binary() -> PathBuf {
-    let bin = target_dir().join("vanta-vuln-sync");
-    if !bin.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "vanta-vuln-sync",
-                "--bin",
-                "vanta-vuln-sync",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p vanta-vuln-sync failed");
-    }
-    bin
+/// The function's release binary, rebuilt by cargo when older than its
+/// sources (the harness's own locator, so a stale binary is never tested).
+async fn function_binary() -> PathBuf {
+    perfharness::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync")
+        .await
+        .expect("the vanta-vuln-sync release binary")
 }
 
 /// Parses an EMF document out of a log event (bare, or wrapped in a JSON
@@ -1322,7 +1301,7 @@ async fn the_template_deployment_syncs_locally_with_its_secret_and_alarm_dimensi
 
     let mut specs = emulator::template::load_functions(
         &fx.root.join("template.yaml"),
-        &[("vanta-vuln-sync".to_string(), function_binary())],
+        &[("vanta-vuln-sync".to_string(), function_binary().await)],
     )
     .expect("the emulator reads template.yaml");
     let spec = &mut specs[0];
