@@ -129,7 +129,7 @@ impl CpuCgroups {
 
     /// Creates the cgroup of one process of environment `env_id` with the
     /// quota for `memory_mb`.
-    pub fn environment(&self, env_id: &str, memory_mb: u32) -> Result<EnvCgroup, String> {
+    pub async fn environment(&self, env_id: &str, memory_mb: u32) -> Result<EnvCgroup, String> {
         let n = self.spawns.fetch_add(1, Ordering::Relaxed);
         let dir = self.dir.join(format!("{env_id}-{n}"));
         std::fs::create_dir(&dir)
@@ -143,7 +143,7 @@ impl CpuCgroups {
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes());
         match (written, procs) {
             (Ok(()), Ok(procs)) => {
-                warm_up(&procs);
+                warm_up(&procs).await;
                 Ok(EnvCgroup { dir, procs })
             }
             (Err(e), _) => {
@@ -194,7 +194,7 @@ impl Drop for CpuCgroups {
 /// (the migration waits for an RCU grace period); later joins take well
 /// under a millisecond. A throwaway `true` joins first, so that cost is paid
 /// before the environment's clock starts and never poses as Init Duration.
-fn warm_up(procs: &CString) {
+async fn warm_up(procs: &CString) {
     let Some(exe) = ["/bin/true", "/usr/bin/true"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -202,17 +202,17 @@ fn warm_up(procs: &CString) {
         return;
     };
     let procs = procs.clone();
-    let mut cmd = std::process::Command::new(exe);
+    let mut cmd = tokio::process::Command::new(exe);
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: the closure only calls open/write/close on a path prepared
     // before the fork (async-signal-safe, no allocation).
     unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || join_in_child(&procs));
+        cmd.pre_exec(move || join_in_child(&procs));
     }
     if let Ok(mut child) = cmd.spawn() {
-        let _ = child.wait();
+        let _ = child.wait().await;
     }
 }
 

@@ -487,6 +487,7 @@ impl LambdaService {
         let cgroup = match &self.inner.cpu {
             Ok(Some(cpu)) => cpu
                 .environment(&env.instance_id, env.config.spec.memory_mb)
+                .await
                 .map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(e.clone()),
