@@ -80,23 +80,79 @@ fn is_fresh(binary: &Path, package_dir: &Path, root: &Path) -> bool {
     }
 }
 
+/// A release binary the local stack runs: `bin` of cargo package `package`,
+/// whose sources are in `dir` (relative to the workspace root).
+#[derive(Debug, Clone, Copy)]
+pub struct Binary {
+    pub package: &'static str,
+    pub dir: &'static str,
+    pub bin: &'static str,
+}
+
+/// The function under test.
+pub const FUNCTION_BINARY: Binary = Binary {
+    package: "vanta-vuln-sync",
+    dir: "function",
+    bin: "vanta-vuln-sync",
+};
+
+/// The reference no-op function (the emulator's fixture).
+pub const FIXTURE_BINARY: Binary = Binary {
+    package: "emulator",
+    dir: "emulator",
+    bin: "lambda-fixture",
+};
+
 /// Returns the release binary `bin` of `package` (whose sources are in
 /// `package_dir`, relative to the workspace root), building it with cargo
-/// when it is missing or older than its sources. Without cargo, an
-/// existing binary is used as is.
+/// when it is missing or older than its sources; see [`ensure_binaries`].
 pub async fn ensure_binary(
-    package: &str,
-    package_dir: &str,
-    bin: &str,
+    package: &'static str,
+    package_dir: &'static str,
+    bin: &'static str,
 ) -> Result<PathBuf, HarnessError> {
+    let mut paths = ensure_binaries(&[Binary {
+        package,
+        dir: package_dir,
+        bin,
+    }])
+    .await?;
+    Ok(paths.remove(0))
+}
+
+/// Returns the paths of the release binaries `binaries`, in order. Those
+/// missing or older than their sources are built with one `cargo build
+/// --release` whose progress is shown on stderr (the workspace aligns its
+/// dependency features, so this compiles only the project's own crates
+/// after any other release build). Without cargo, existing binaries are
+/// used as they are.
+pub async fn ensure_binaries(binaries: &[Binary]) -> Result<Vec<PathBuf>, HarnessError> {
     let root = workspace_root();
-    let path = target_dir(&root).join("release").join(bin);
-    if is_fresh(&path, &root.join(package_dir), &root) {
-        return Ok(path);
+    let release = target_dir(&root).join("release");
+    let paths: Vec<PathBuf> = binaries.iter().map(|b| release.join(b.bin)).collect();
+    let stale: Vec<&Binary> = binaries
+        .iter()
+        .zip(&paths)
+        .filter(|(b, path)| !is_fresh(path, &root.join(b.dir), &root))
+        .map(|(b, _)| b)
+        .collect();
+    if stale.is_empty() {
+        return Ok(paths);
     }
+    let mut args: Vec<&str> = vec!["build", "--release"];
+    for b in &stale {
+        args.extend(["-p", b.package, "--bin", b.bin]);
+    }
+    let command = format!("cargo {}", args.join(" "));
+    let names: Vec<&str> = stale.iter().map(|b| b.bin).collect();
+    eprintln!(
+        "perfharness: building {} ({command}) in {}",
+        names.join(", "),
+        root.display()
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = tokio::process::Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+        .args(&args)
         .current_dir(&root)
         .stdout(std::process::Stdio::null())
         .status()
@@ -105,24 +161,30 @@ pub async fn ensure_binary(
         Ok(s) if s.success() => {}
         Ok(s) => {
             return Err(HarnessError::Infrastructure(format!(
-                "building {bin} failed ({s}); run `cargo build --release -p {package} --bin {bin}` to see why"
+                "building {} failed ({s}); run `{command}` to see why",
+                names.join(", ")
             )))
         }
-        Err(e) if path.exists() => tracing::warn!("cargo not available ({e}); using {}", path.display()),
+        Err(e) if stale.iter().all(|b| release.join(b.bin).exists()) => {
+            tracing::warn!(
+                "cargo not available ({e}); using the binaries in {}",
+                release.display()
+            )
+        }
         Err(e) => {
             return Err(HarnessError::Infrastructure(format!(
-                "{} is missing and cargo could not be run ({e}); build it with `cargo build --release -p {package} --bin {bin}`",
-                path.display()
+                "{} missing and cargo could not be run ({e}); build with `{command}`",
+                names.join(", ")
             )))
         }
     }
-    if !path.exists() {
+    if let Some(missing) = paths.iter().find(|p| !p.exists()) {
         return Err(HarnessError::Infrastructure(format!(
             "{} not found after building it",
-            path.display()
+            missing.display()
         )));
     }
-    Ok(path)
+    Ok(paths)
 }
 
 impl LocalStack {
@@ -130,8 +192,9 @@ impl LocalStack {
     /// function of `template.yaml` (or the reference function).
     pub async fn start(args: &CommonArgs) -> Result<LocalStack, HarnessError> {
         let root = workspace_root();
-        let function_bin = ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync").await?;
-        let fixture_bin = ensure_binary("emulator", "emulator", "lambda-fixture").await?;
+        let mut bins = ensure_binaries(&[FUNCTION_BINARY, FIXTURE_BINARY]).await?;
+        let fixture_bin = bins.pop().expect("two binaries");
+        let function_bin = bins.pop().expect("two binaries");
 
         let n = args.local_records;
         let mock_cfg = mock_vanta::Config {

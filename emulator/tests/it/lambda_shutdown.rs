@@ -1,7 +1,7 @@
 //! Shutdown leaves no process behind: counted as children of this test
 //! process via /proc (alone in its own test binary so nothing else spawns).
 
-mod lambda_support;
+use crate::lambda_support;
 
 use lambda_support::{alive, child_pids, fixture, TestLambda};
 

@@ -2,7 +2,7 @@
 //! the fixture's own figures, every failure AWS ends an invoke with, warm
 //! reuse, retirement on update, concurrency and idle reclaim.
 
-mod lambda_support;
+use crate::lambda_support;
 
 use std::time::Duration;
 

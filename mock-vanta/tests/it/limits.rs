@@ -1,7 +1,7 @@
 //! Vanta's real limits: one live token per client, token expiry, the
 //! /v1 and /oauth/token rate limits, with and without Retry-After.
 
-mod common;
+use crate::common;
 
 use common::*;
 use mock_vanta::{Config, Limits};

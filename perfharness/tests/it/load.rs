@@ -2,7 +2,7 @@
 //! models, throttles and errors by type under load, the per-second series,
 //! the reports, and a clean stop with a report of what ran.
 
-mod support;
+use crate::support;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The Lambda control plane through the real aws-sdk-lambda client: every
 //! operation, typed errors, the update waiter, bad input.
 
-mod lambda_support;
+use crate::lambda_support;
 
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::primitives::Blob;

@@ -1,7 +1,7 @@
 //! The API over real HTTP: auth, paging, records, filters, errors, by-id,
 //! determinism.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! `expected_stats` against statistics recomputed here, per
 //! docs/statistics.md, from the records paged over HTTP.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Map, Value};

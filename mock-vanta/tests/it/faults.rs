@@ -1,7 +1,7 @@
 //! Injected faults: every kind, reproducibility from the seed, latency,
 //! and the admin API that counts and configures them.
 
-mod common;
+use crate::common;
 
 use common::*;
 use mock_vanta::{Config, FaultKind, Faults};

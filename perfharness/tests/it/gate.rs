@@ -4,7 +4,7 @@
 //! The emulator's fixture stands in for the function (with
 //! `FIXTURE_INIT_SLEEP_MS`) and for the reference no-op function.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::ExitCode;

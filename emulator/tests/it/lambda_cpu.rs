@@ -3,7 +3,7 @@
 //! every environment's cgroup is gone after shutdown, and with scaling off
 //! nothing is throttled.
 
-mod lambda_support;
+use crate::lambda_support;
 
 use emulator::lambda::LambdaSettings;
 use lambda_support::{fixture, TestLambda};

@@ -2,7 +2,7 @@
 //! every size and picks one, and the original configuration comes back,
 //! verified, after success, after a failure and after Ctrl-C.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! interrupt, ResourceConflictException, log delivery delay, JSON logs and
 //! throttling at a reserved concurrency.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 

@@ -2,7 +2,7 @@
 //! continues itself through asynchronous self-invocation, and a failure's
 //! error payload and EMF metrics.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

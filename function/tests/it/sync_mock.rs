@@ -2,7 +2,7 @@
 //! counts, Parquet schemas read back, `stats.json` equal to mock-vanta's
 //! expected statistics, faults, checkpoints, dry runs and failures.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

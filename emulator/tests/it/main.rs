@@ -1,0 +1,15 @@
+//! The integration tests of `emulator`, one module per area, linked into
+//! one test binary (one link against the heavy dependencies instead of one per
+//! file).
+
+mod lambda_support;
+mod cli;
+mod lambda_control;
+mod lambda_cpu;
+mod lambda_logs;
+mod lambda_runtime;
+mod lambda_shutdown;
+mod logs;
+mod s3;
+mod secrets;
+mod template;

@@ -1,0 +1,8 @@
+//! The integration tests of `function`, one module per area, linked into
+//! one test binary (one link against the heavy dependencies instead of one per
+//! file).
+
+mod support;
+mod lambda_binary;
+mod sync_mock;
+mod vanta_client;

@@ -1,0 +1,10 @@
+//! The integration tests of `perfharness`, one module per area, linked into
+//! one test binary (one link against the heavy dependencies instead of one per
+//! file).
+
+mod support;
+mod cli;
+mod drivers;
+mod gate;
+mod load;
+mod power;

@@ -1,0 +1,7 @@
+//! The integration tests of `e2e`, one module per area, linked into
+//! one test binary (one link against the heavy dependencies instead of one per
+//! file).
+
+mod perfharness_full;
+mod sync_pyarrow;
+mod template_crosscheck;
