@@ -1,8 +1,11 @@
 //! S3 through the `s3s` crate: `s3s` speaks the wire protocol (routing, XML,
-//! SigV4, aws-chunked bodies) and `s3s-fs` stores buckets and objects as
-//! files under the state directory. This module adds what AWS's endpoint does
-//! around that: authentication with the local credentials and the injected
-//! 500 InternalError / 503 SlowDown answers of `--s3-fault-rate`.
+//! SigV4, aws-chunked bodies), [`store`] keeps objects with S3's consistency
+//! promises (atomic writes, checksums that match the bytes served,
+//! read-after-write, atomic conditional writes) and `s3s-fs` stores buckets,
+//! parts and listings as files under the state directory. This module adds
+//! what AWS's endpoint does around that: authentication with the local
+//! credentials and the injected 500 InternalError / 503 SlowDown answers of
+//! `--s3-fault-rate`.
 //!
 //! Path-style addressing (`http://127.0.0.1:PORT/bucket/key`) is what the
 //! SDKs use against a custom endpoint with `force_path_style`; clients that
@@ -20,6 +23,8 @@ use s3s::S3Result;
 
 use crate::edge::new_request_id;
 use crate::Error;
+
+mod store;
 
 /// The secret key every local access key signs with (`AWS_SECRET_ACCESS_KEY=test`).
 pub const LOCAL_SECRET_KEY: &str = "test";
@@ -75,8 +80,8 @@ impl S3Frontend {
             message,
         };
         std::fs::create_dir_all(root).map_err(|e| state_err(e.to_string()))?;
-        let fs = s3s_fs::FileSystem::new(root).map_err(|e| state_err(format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let store = store::Store::new(root).map_err(state_err)?;
+        let mut builder = S3ServiceBuilder::new(store);
         builder.set_auth(LocalAuth);
         builder.set_host(LocalHost);
         Ok(Self {
