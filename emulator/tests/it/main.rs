@@ -11,5 +11,6 @@ mod lambda_runtime;
 mod lambda_shutdown;
 mod logs;
 mod s3;
+mod s3_consistency;
 mod secrets;
 mod template;
