@@ -5,10 +5,7 @@
 mod lambda_support;
 mod cli;
 mod lambda_control;
-mod lambda_cpu;
 mod lambda_logs;
-mod lambda_runtime;
-mod lambda_shutdown;
 mod logs;
 mod s3;
 mod s3_consistency;

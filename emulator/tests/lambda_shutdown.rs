@@ -1,7 +1,10 @@
 //! Shutdown leaves no process behind: counted as children of this test
 //! process via /proc (alone in its own test binary so nothing else spawns).
 
-use crate::lambda_support;
+// Its own test binary: it measures CPU time, durations or child processes
+// of the test process, which tests running beside it would disturb.
+#[path = "it/lambda_support/mod.rs"]
+mod lambda_support;
 
 use lambda_support::{alive, child_pids, fixture, TestLambda};
 

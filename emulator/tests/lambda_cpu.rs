@@ -3,7 +3,10 @@
 //! every environment's cgroup is gone after shutdown, and with scaling off
 //! nothing is throttled.
 
-use crate::lambda_support;
+// Its own test binary: it measures CPU time, durations or child processes
+// of the test process, which tests running beside it would disturb.
+#[path = "it/lambda_support/mod.rs"]
+mod lambda_support;
 
 use emulator::lambda::LambdaSettings;
 use lambda_support::{fixture, TestLambda};

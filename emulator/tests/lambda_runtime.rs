@@ -2,7 +2,10 @@
 //! the fixture's own figures, every failure AWS ends an invoke with, warm
 //! reuse, retirement on update, concurrency and idle reclaim.
 
-use crate::lambda_support;
+// Its own test binary: it measures CPU time, durations or child processes
+// of the test process, which tests running beside it would disturb.
+#[path = "it/lambda_support/mod.rs"]
+mod lambda_support;
 
 use std::time::Duration;
 
