@@ -14,6 +14,16 @@
 //!   ListObjects(V2), multipart uploads, ranges; path-style, or
 //!   virtual-hosted under `bucket.localhost`; AWS's NoSuchBucket,
 //!   NoSuchUpload, EntityTooSmall; optional injected 500/503 faults.
+//!   S3's consistency promises hold: PUT, CopyObject and
+//!   CompleteMultipartUpload replace an object atomically, a GET streams one
+//!   version whole, ETags and checksums (CRC32, CRC32C, CRC64NVME, SHA1,
+//!   SHA256; full-object or composite for multipart; CRC64NVME when the
+//!   client sends none; returned with `x-amz-checksum-mode: ENABLED`) always
+//!   match the bytes served, a completed write or delete is seen by the next
+//!   GET, HEAD and ListObjectsV2, and conditional writes (`If-None-Match: *`,
+//!   `If-Match`) are atomic: 412 PreconditionFailed, 404 NoSuchKey for
+//!   `If-Match` on a missing key, 409 ConditionalRequestConflict when the key
+//!   was deleted during the write (for multipart: since the upload began).
 //! - CloudWatch Logs: FilterLogEvents (term, phrase, `?`, `-`, JSON and
 //!   space-delimited patterns), GetLogEvents, DescribeLogStreams,
 //!   DescribeLogGroups, Create/DeleteLogGroup, Create/DeleteLogStream,

@@ -483,17 +483,37 @@ impl Store {
         };
         match record {
             Some(r) if r.ino == meta.ino() && r.size == meta.len() => opened.record = r,
-            stale => {
-                // No record for these bytes: derive what can be derived.
+            Some(_) => {
+                // A record of other bytes (a crash between the two renames
+                // of a commit): derive what the bytes tell, and nothing else.
                 let (etag, checksum) = derive(&mut opened.file).await?;
                 opened.record.etag = etag;
                 opened.record.checksum = Some(checksum);
-                if let Some(r) = stale {
-                    opened.record.attrs = r.attrs;
-                }
+            }
+            None => {
+                // An object stored by plain s3s-fs (an older emulator's state
+                // directory): its attributes file, and sums from the bytes.
+                let (etag, checksum) = derive(&mut opened.file).await?;
+                opened.record.etag = etag;
+                opened.record.checksum = Some(checksum);
+                opened.record.attrs = self.legacy_attrs(bucket, key).await;
             }
         }
         Ok(Some(opened))
+    }
+
+    /// The attributes `s3s-fs` keeps beside an object it stored.
+    async fn legacy_attrs(&self, bucket: &str, key: &str) -> Attrs {
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let path = self.root.join(format!(
+            ".bucket-{}.object-{}.metadata.json",
+            enc(bucket),
+            enc(key)
+        ));
+        match tokio::fs::read(path).await {
+            Ok(raw) => serde_json::from_slice(&raw).unwrap_or_default(),
+            Err(_) => Attrs::default(),
+        }
     }
 
     /// The ETag of the key's current object; the caller holds the key's lock.

@@ -24,7 +24,37 @@ const MIB: usize = 1024 * 1024;
 /// S3's minimum size of every part of a multipart upload but the last.
 const PART: usize = 5 * MIB;
 
+/// Counts the 500 and 503 answers the client saw, retried ones included.
+#[derive(Debug, Clone, Default)]
+struct FaultCounter(Arc<AtomicU64>);
+
+impl aws_sdk_s3::config::Intercept for FaultCounter {
+    fn name(&self) -> &'static str {
+        "FaultCounter"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        if matches!(context.response().status().as_u16(), 500 | 503) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
 async fn client(emu: &EmulatorHandle, max_attempts: u32) -> aws_sdk_s3::Client {
+    client_counting(emu, max_attempts, FaultCounter::default()).await
+}
+
+async fn client_counting(
+    emu: &EmulatorHandle,
+    max_attempts: u32,
+    faults: FaultCounter,
+) -> aws_sdk_s3::Client {
     let retry = aws_config::retry::RetryConfig::standard()
         .with_max_attempts(max_attempts)
         .with_initial_backoff(Duration::from_millis(5));
@@ -37,6 +67,7 @@ async fn client(emu: &EmulatorHandle, max_attempts: u32) -> aws_sdk_s3::Client {
         .await;
     let conf = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(true)
+        .interceptor(faults)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -174,6 +205,8 @@ struct Tally {
     lists: AtomicU64,
     checksums_checked: AtomicU64,
     failed_after_retries: AtomicU64,
+    /// 500/503 answers (injected faults) the client saw and retried.
+    faults_seen: FaultCounter,
     violations: Mutex<Vec<String>>,
 }
 
@@ -627,7 +660,8 @@ async fn torture(fault_rate: f64, max_ops: u64) -> Arc<Torture> {
     })
     .await
     .unwrap();
-    let s3 = client(&emu, 20).await;
+    let tally = Tally::default();
+    let s3 = client_counting(&emu, 20, tally.faults_seen.clone()).await;
     let bucket = "torture".to_string();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let t = Arc::new(Torture {
@@ -636,7 +670,7 @@ async fn torture(fault_rate: f64, max_ops: u64) -> Arc<Torture> {
         targets: (0..3).map(|i| format!("t/{i}")).collect(),
         sources: (0..2).map(|i| format!("s/{i}")).collect(),
         world: Mutex::default(),
-        tally: Tally::default(),
+        tally,
         next_id: AtomicU32::new(1),
         deadline: Instant::now() + Duration::from_secs(10),
         max_ops,
@@ -730,7 +764,7 @@ fn report(name: &str, t: &Torture) {
     let tally = &t.tally;
     let violations = tally.violations.lock().unwrap();
     println!(
-        "{name}: {} ops by 4 writers (2 PUT, 1 multipart, 1 copy) and 3 readers: {} PUT, {} multipart, {} copy, {} GET, {} HEAD, {} LIST; {} checksums compared; {} ops failed after retries; {} torn reads / checksum or consistency mismatches",
+        "{name}: {} ops by 4 writers (2 PUT, 1 multipart, 1 copy) and 3 readers: {} PUT, {} multipart, {} copy, {} GET, {} HEAD, {} LIST; {} checksums compared; {} ops failed after retries; {} injected faults retried; {} torn reads / checksum or consistency mismatches",
         tally.total(),
         c(&tally.puts),
         c(&tally.multiparts),
@@ -740,6 +774,7 @@ fn report(name: &str, t: &Torture) {
         c(&tally.lists),
         c(&tally.checksums_checked),
         c(&tally.failed_after_retries),
+        c(&tally.faults_seen.0),
         violations.len(),
     );
     assert!(violations.is_empty(), "{name}: {:#?}", *violations);
@@ -764,6 +799,7 @@ fn report(name: &str, t: &Torture) {
 async fn torture_concurrent_overwrites_never_tear_or_mismatch() {
     let t = torture(0.0, 3000).await;
     report("torture", &t);
+    assert_eq!(t.tally.faults_seen.0.load(Ordering::Relaxed), 0);
     assert_eq!(
         t.tally.failed_after_retries.load(Ordering::Relaxed),
         0,
@@ -775,6 +811,10 @@ async fn torture_concurrent_overwrites_never_tear_or_mismatch() {
 async fn torture_with_s3_fault_injection_never_tears_or_mismatches() {
     let t = torture(0.05, 2000).await;
     report("torture with 5% S3 faults", &t);
+    assert!(
+        t.tally.faults_seen.0.load(Ordering::Relaxed) > 0,
+        "the emulator injected faults and the client retried them"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1112,6 +1152,66 @@ async fn conditional_complete_multipart_upload_is_atomic() {
     }
     assert_eq!(winners.len(), 1);
     assert_eq!(get_body(&s3, "mpu-cond", "new").await, winners[0]);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delete_during_a_conditional_multipart_upload_is_a_conflict() {
+    let (emu, s3) = start().await;
+    s3.create_bucket().bucket("mpu-409").send().await.unwrap();
+    let parts: [&[u8]; 1] = [b"the only part"];
+    for cond in ["if-none-match", "if-match"] {
+        let old = s3
+            .put_object()
+            .bucket("mpu-409")
+            .key(cond)
+            .body(ByteStream::from_static(b"old"))
+            .send()
+            .await
+            .unwrap();
+        let (id, completed) = upload_parts(&s3, "mpu-409", cond, &parts, None).await;
+        s3.delete_object()
+            .bucket("mpu-409")
+            .key(cond)
+            .send()
+            .await
+            .unwrap();
+        let mut req = s3
+            .complete_multipart_upload()
+            .bucket("mpu-409")
+            .key(cond)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            );
+        req = match cond {
+            "if-none-match" => req.if_none_match("*"),
+            _ => req.if_match(old.e_tag().unwrap()),
+        };
+        let err = req.send().await.unwrap_err();
+        assert_eq!(
+            status_and_code(&err),
+            (Some(409), Some("ConditionalRequestConflict".to_string())),
+            "{cond}"
+        );
+        let err = s3
+            .head_object()
+            .bucket("mpu-409")
+            .key(cond)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.into_service_error().is_not_found(), "{cond}");
+        s3.abort_multipart_upload()
+            .bucket("mpu-409")
+            .key(cond)
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap();
+    }
     emu.shutdown().await;
 }
 
