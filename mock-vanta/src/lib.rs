@@ -4,7 +4,9 @@
 //! the two by-id endpoints in the real API's shapes (see
 //! `shared/spec/vanta.md`), over a dataset generated record by record from a
 //! seed, so a million records cost no memory. It can enforce Vanta's real
-//! limits (rate limits, one live token per client, token expiry) and inject
+//! limits (rate limits under a choice of models and scopes, see
+//! [`RateModel`] and [`LimitScope`], one live token per client, token
+//! expiry) and inject
 //! the faults real networks bring (5xx, 429, resets, slow and truncated
 //! bodies), reproducibly from a seed. An admin API (`/_admin/*`) exposes
 //! counters and changes faults and limits at run time.
@@ -27,7 +29,7 @@ mod dataset;
 mod server;
 mod stats;
 
-pub use config::{Config, DataConfig, FaultKind, Faults, Limits};
+pub use config::{Config, DataConfig, FaultKind, Faults, LimitScope, Limits, RateModel};
 pub use server::{Server, ServerHandle};
 pub use stats::{expected_stats, try_expected_stats};
 

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mock_vanta::{Config, DataConfig, FaultKind, Faults, Limits, Server};
+use mock_vanta::{Config, DataConfig, FaultKind, Faults, LimitScope, Limits, RateModel, Server};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -56,6 +56,28 @@ enum Switch {
     Off,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    /// N per window, the count starting over at each window boundary
+    /// (boundaries every window from the server's start).
+    FixedWindow,
+    /// N in any window-long interval.
+    SlidingWindow,
+    /// A bucket of --burst tokens refilled at N per window.
+    TokenBucket,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    /// One limit per client for all of /v1/*.
+    Client,
+    /// One limit per client and route.
+    Endpoint,
+    /// One limit per client and endpoint group: vulnerabilities and
+    /// remediations, and vulnerable assets.
+    Group,
+}
+
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
@@ -74,13 +96,26 @@ struct ServeArgs {
     /// single parts.
     #[arg(long)]
     realistic: bool,
-    /// Requests per window per client on /v1/* (0 = unlimited).
+    /// Requests per window on /v1/* (per --rate-scope; 0 = unlimited).
     #[arg(long)]
     rate_limit: Option<u32>,
-    /// Requests per window per client on /oauth/token (0 = unlimited).
+    /// How /v1/* requests are counted against --rate-limit.
+    #[arg(long, value_enum, default_value = "sliding-window")]
+    rate_model: ModelArg,
+    /// Token bucket size (requests that may go at once) for
+    /// --rate-model token-bucket; default: the rate limit.
+    #[arg(long)]
+    burst: Option<u32>,
+    /// What one /v1/* limit covers.
+    #[arg(long, value_enum, default_value = "client")]
+    rate_scope: ScopeArg,
+    /// Requests per window per client on /oauth/token (0 = unlimited; always
+    /// a sliding window).
     #[arg(long)]
     token_rate_limit: Option<u32>,
-    /// The rate-limit window in milliseconds.
+    /// The rate-limit window in milliseconds: Vanta's is a minute; a shorter
+    /// one runs a scaled-down minute (e.g. --rate-limit 50
+    /// --rate-window-ms 3000) under the same model.
     #[arg(long, default_value_t = 60_000)]
     rate_window_ms: u64,
     /// Whether a new token revokes the client's previous one.
@@ -137,7 +172,7 @@ impl DataArgs {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
+    fn config(&self) -> Result<Config, mock_vanta::Error> {
         let mut limits = if self.realistic {
             Limits::realistic()
         } else {
@@ -148,12 +183,27 @@ impl ServeArgs {
             .token_rate_limit
             .unwrap_or(limits.token_requests_per_window);
         limits.window = Duration::from_millis(self.rate_window_ms);
+        let name = match self.rate_model {
+            ModelArg::FixedWindow => "fixed-window",
+            ModelArg::SlidingWindow => "sliding-window",
+            ModelArg::TokenBucket => "token-bucket",
+        };
+        let burst = match self.rate_model {
+            ModelArg::TokenBucket => Some(self.burst.unwrap_or(limits.requests_per_window)),
+            _ => self.burst,
+        };
+        limits.model = RateModel::parse(name, burst)?;
+        limits.scope = match self.rate_scope {
+            ScopeArg::Client => LimitScope::Client,
+            ScopeArg::Endpoint => LimitScope::Endpoint,
+            ScopeArg::Group => LimitScope::Group,
+        };
         if let Some(s) = self.single_token {
             limits.single_token = matches!(s, Switch::On);
         }
         limits.token_ttl_s = self.token_ttl_s;
         limits.retry_after = matches!(self.retry_after, Switch::On);
-        Config {
+        Ok(Config {
             addr: self.addr,
             data: self.data.config(),
             client_id: self.client_id.clone(),
@@ -166,7 +216,7 @@ impl ServeArgs {
                 latency_ms: self.latency_ms,
                 slow_ms: self.slow_ms,
             },
-        }
+        })
     }
 }
 
@@ -177,7 +227,11 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 }
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let server = match Server::start(args.config()).await {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => return Ok(usage_error(e)),
+    };
+    let server = match Server::start(config).await {
         Ok(server) => server,
         Err(e @ mock_vanta::Error::Config(_)) => return Ok(usage_error(e)),
         Err(e) => return Err(e.into()),

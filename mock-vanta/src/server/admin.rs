@@ -44,7 +44,7 @@ impl Counters {
 
 /// The route pattern a path belongs to, so by-id requests count together.
 /// (axum's `MatchedPath` needs a feature the workspace does not enable.)
-fn route_of(path: &str) -> &str {
+pub(crate) fn route_of(path: &str) -> &'static str {
     const ROUTES: [&str; 4] = [
         "/oauth/token",
         "/v1/vulnerabilities",
@@ -109,6 +109,9 @@ fn config_json(app: &AppState) -> Value {
         "latencyMs": rt.faults.latency_ms,
         "slowMs": rt.faults.slow_ms,
         "rateLimit": rt.limits.requests_per_window,
+        "rateModel": rt.limits.model.as_str(),
+        "burst": rt.limits.model.burst(),
+        "rateScope": rt.limits.scope.as_str(),
         "tokenRateLimit": rt.limits.token_requests_per_window,
         "rateWindowMs": rt.limits.window.as_millis() as u64,
         "singleToken": rt.limits.single_token,
@@ -132,6 +135,9 @@ struct ConfigPatch {
     latency_ms: Option<u64>,
     slow_ms: Option<u64>,
     rate_limit: Option<u32>,
+    rate_model: Option<String>,
+    burst: Option<u32>,
+    rate_scope: Option<String>,
     token_rate_limit: Option<u32>,
     rate_window_ms: Option<u64>,
     single_token: Option<bool>,
@@ -168,6 +174,26 @@ pub(crate) async fn put_config(State(app): State<Arc<AppState>>, body: Bytes) ->
     f.latency_ms = patch.latency_ms.unwrap_or(f.latency_ms);
     f.slow_ms = patch.slow_ms.unwrap_or(f.slow_ms);
     let l = &mut next.limits;
+    if patch.rate_model.is_some() || patch.burst.is_some() {
+        let name = patch
+            .rate_model
+            .as_deref()
+            .unwrap_or(l.model.as_str())
+            .to_string();
+        match crate::config::RateModel::parse(&name, patch.burst) {
+            Ok(m) => l.model = m,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+        }
+    }
+    if let Some(scope) = patch.rate_scope {
+        match scope.parse() {
+            Ok(s) => l.scope = s,
+            Err(e) => {
+                let e: crate::Error = e;
+                return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string());
+            }
+        }
+    }
     l.requests_per_window = patch.rate_limit.unwrap_or(l.requests_per_window);
     l.token_requests_per_window = patch
         .token_rate_limit
@@ -179,7 +205,16 @@ pub(crate) async fn put_config(State(app): State<Arc<AppState>>, body: Bytes) ->
     if let Err(e) = validate_faults(&next.faults).and_then(|_| validate_limits(&next.limits)) {
         return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string());
     }
+    let recount = {
+        let old = &app.runtime().limits;
+        (old.model, old.scope, old.window)
+            != (next.limits.model, next.limits.scope, next.limits.window)
+    };
     *app.runtime.write().unwrap_or_else(|e| e.into_inner()) = next;
+    if recount {
+        // Counters of one model mean nothing under another.
+        lock(&app.limiter).clear();
+    }
     tracing::info!(config = %config_json(&app), "run-time config changed");
     json_response(StatusCode::OK, config_json(&app).to_string().into_bytes())
 }

@@ -1,8 +1,10 @@
 //! `POST /oauth/token` and the bearer-token check on `/v1/*`.
 
-use super::limits::Bucket;
+use super::admin::route_of;
+use super::limits::{scope_key, Bucket};
 use super::response::{error, oauth_error, too_many_requests};
 use super::{lock, AppState};
+use crate::config::RateModel;
 use crate::dataset::draws::hash3;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -106,6 +108,8 @@ pub(crate) async fn token(State(app): State<Arc<AppState>>, body: Bytes) -> Resp
     let admitted = lock(&app.limiter).admit(
         Bucket::Token,
         &client,
+        "",
+        RateModel::SlidingWindow,
         rt.limits.token_requests_per_window,
         rt.limits.window,
         now,
@@ -202,9 +206,12 @@ pub(crate) async fn require_token(
         }
     };
     let rt = app.runtime();
+    let key = scope_key(rt.limits.scope, route_of(req.uri().path()));
     let admitted = lock(&app.limiter).admit(
         Bucket::Api,
         &client,
+        key,
+        rt.limits.model,
         rt.limits.requests_per_window,
         rt.limits.window,
         now,

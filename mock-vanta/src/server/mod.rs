@@ -84,6 +84,11 @@ pub(crate) fn validate_limits(limits: &Limits) -> Result<(), Error> {
             "the rate-limit window must be longer than 0 ms".into(),
         ));
     }
+    if limits.model.burst() == Some(0) {
+        return Err(Error::Config(
+            "the token bucket's burst size must be at least 1".into(),
+        ));
+    }
     if limits.token_ttl_s == 0 {
         return Err(Error::Config(
             "the token lifetime must be at least 1 second".into(),
