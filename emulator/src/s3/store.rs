@@ -1188,8 +1188,24 @@ impl S3 for Store {
         if src_key.ends_with('/') || req.input.key.ends_with('/') {
             return self.fs.copy_object(req).await;
         }
+        // The destination's conditions (s3s 0.14 does not parse them for
+        // CopyObject).
+        let header = |name: &str| -> S3Result<Option<ETagCondition>> {
+            let Some(v) = req.headers.get(name) else {
+                return Ok(None);
+            };
+            ETagCondition::parse_http_header(v.as_bytes())
+                .map(Some)
+                .map_err(|_| s3_error!(InvalidArgument, "The {name} header is not an ETag or '*'"))
+        };
+        let condition = WriteCondition::from_headers(
+            header("if-match")?.as_ref(),
+            header("if-none-match")?.as_ref(),
+        )?;
         let input = req.input;
         self.object_path(&input.bucket, &input.key)?;
+        let state = self.keys.get(&input.bucket, &input.key);
+        let deletes = state.deletes.load(Ordering::SeqCst);
         let opened = self
             .open(&src_bucket, &src_key)
             .await?
@@ -1263,8 +1279,8 @@ impl S3 for Store {
             &input.key,
             staged,
             &record,
-            &WriteCondition::Always,
-            None,
+            &condition,
+            Some((&*state, deletes)),
         )
         .await?;
         let sums = Sums::of(record.checksum.as_ref());

@@ -1156,6 +1156,112 @@ async fn conditional_complete_multipart_upload_is_atomic() {
 }
 
 #[tokio::test]
+async fn conditional_copy_object_writes_only_when_the_condition_holds() {
+    let (emu, s3) = start().await;
+    s3.create_bucket().bucket("copy-cond").send().await.unwrap();
+    for (key, body) in [("src", &b"source"[..]), ("dst", &b"destination"[..])] {
+        s3.put_object()
+            .bucket("copy-cond")
+            .key(key)
+            .body(ByteStream::from_static(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let copy = |to: &str| {
+        s3.copy_object()
+            .bucket("copy-cond")
+            .key(to)
+            .copy_source("copy-cond/src")
+    };
+    let err = copy("dst").if_none_match("*").send().await.unwrap_err();
+    assert_eq!(
+        status_and_code(&err),
+        (Some(412), Some("PreconditionFailed".to_string()))
+    );
+    assert_eq!(get_body(&s3, "copy-cond", "dst").await, b"destination");
+    copy("new").if_none_match("*").send().await.unwrap();
+    assert_eq!(get_body(&s3, "copy-cond", "new").await, b"source");
+
+    let dst_etag = s3
+        .head_object()
+        .bucket("copy-cond")
+        .key("dst")
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    let err = copy("dst")
+        .if_match("\"0123456789abcdef0123456789abcdef\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&err),
+        (Some(412), Some("PreconditionFailed".to_string()))
+    );
+    copy("dst").if_match(dst_etag).send().await.unwrap();
+    assert_eq!(get_body(&s3, "copy-cond", "dst").await, b"source");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_describe_the_bytes_is_not_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s3");
+    let cfg = EmulatorConfig {
+        state_dir: Some(state.clone()),
+        ..EmulatorConfig::default()
+    };
+    let old = pattern(1, 4096);
+    let new = pattern(2, 4096);
+    let emu = Emulator::start(cfg.clone()).await.unwrap();
+    let s3 = client(&emu, 3).await;
+    s3.create_bucket().bucket("crash").send().await.unwrap();
+    for key in ["renamed", "unrecorded"] {
+        s3.put_object()
+            .bucket("crash")
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(old.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    emu.shutdown().await;
+
+    // As if a commit stopped between its two renames: new bytes (a new
+    // file, same length) under the old record.
+    let tmp = state.join("replacement");
+    std::fs::write(&tmp, &new).unwrap();
+    std::fs::rename(&tmp, state.join("crash").join("renamed")).unwrap();
+    // As if stored by plain s3s-fs: bytes without a record.
+    for entry in std::fs::read_dir(state.join(".store")).unwrap() {
+        let path = entry.unwrap().path();
+        let record = std::fs::read_to_string(&path).unwrap();
+        if record.contains("\"unrecorded\"") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    let emu = Emulator::start(cfg).await.unwrap();
+    let s3 = client(&emu, 3).await;
+    for (key, body) in [("renamed", &new), ("unrecorded", &old)] {
+        let seen = get_seen(&s3, "crash", key).await;
+        assert_eq!(&seen.body, body, "{key}");
+        assert_eq!(seen.etag, md5_hex(body), "{key}");
+        assert_eq!(
+            seen.crc32, None,
+            "{key}: the recorded CRC32 is not believed"
+        );
+        assert_eq!(seen.crc64, Some(b64(&Crc64Nvme::checksum(body))), "{key}");
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_delete_during_a_conditional_multipart_upload_is_a_conflict() {
     let (emu, s3) = start().await;
     s3.create_bucket().bucket("mpu-409").send().await.unwrap();
