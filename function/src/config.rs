@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::vanta::PacingMode;
+
 /// Default Vanta API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.vanta.com";
 /// Default Secrets Manager secret holding `{"client_id","client_secret"}`.
@@ -77,6 +79,8 @@ pub struct Config {
     pub page_size: u32,
     /// Client-side request budget per minute for the list endpoints; 0 = no pacing.
     pub rate_limit_per_min: u32,
+    /// How list calls are paced within that budget (`VANTA_PACING`).
+    pub pacing: PacingMode,
     /// Remaining invocation time under which the sync checkpoints and continues.
     pub checkpoint_margin: Duration,
     /// This function's name, used to invoke itself for a continuation.
@@ -175,6 +179,13 @@ impl Config {
         let rate_limit_per_min =
             parse_number::<u32>(&get, "VANTA_RATE_LIMIT_PER_MIN", 50, 0, 1_000_000)?;
         let margin_s = parse_number::<u64>(&get, "CHECKPOINT_MARGIN_S", 60, 0, 900)?;
+        let pacing = match get("VANTA_PACING") {
+            None => PacingMode::default(),
+            Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
+                var: "VANTA_PACING",
+                reason,
+            })?,
+        };
 
         Ok(Self {
             credentials,
@@ -184,6 +195,7 @@ impl Config {
             max_pool_connections,
             page_size,
             rate_limit_per_min,
+            pacing,
             checkpoint_margin: Duration::from_secs(margin_s),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
         })
@@ -243,6 +255,7 @@ mod tests {
         assert_eq!(c.max_pool_connections, 50);
         assert_eq!(c.page_size, 100);
         assert_eq!(c.rate_limit_per_min, 50);
+        assert_eq!(c.pacing, PacingMode::Adaptive);
         assert_eq!(c.checkpoint_margin, Duration::from_secs(60));
     }
 
@@ -254,9 +267,11 @@ mod tests {
             ("VANTA_BASE_URL", "http://127.0.0.1:9/"),
             ("S3_PREFIX", "/vanta/"),
             ("VANTA_RATE_LIMIT_PER_MIN", "0"),
+            ("VANTA_PACING", "Even"),
             ("CHECKPOINT_MARGIN_S", "5"),
         ])
         .unwrap();
+        assert_eq!(c.pacing, PacingMode::Even);
         assert_eq!(c.base_url, "http://127.0.0.1:9");
         assert_eq!(c.prefix, "vanta");
         assert_eq!(c.rate_limit_per_min, 0);
@@ -278,6 +293,7 @@ mod tests {
             ("MAX_POOL_CONNECTIONS", "0"),
             ("VANTA_RATE_LIMIT_PER_MIN", "-1"),
             ("CHECKPOINT_MARGIN_S", "1.5"),
+            ("VANTA_PACING", "burst"),
             ("VANTA_BASE_URL", "api.vanta.com"),
             ("S3_BUCKET", "Bad_Bucket"),
         ] {

@@ -213,6 +213,11 @@ pub struct SyncOutcome {
     pub pages: u64,
     /// Retried requests of the run so far.
     pub retries: u64,
+    /// 429 answers of the run so far.
+    pub rate_limited: u64,
+    /// 429 answers in this invocation (the `RateLimited` metric).
+    #[serde(skip)]
+    pub rate_limited_now: u64,
     /// This invocation's duration.
     pub duration_ms: u64,
     /// Headline statistics (complete runs: final; continued: so far).
@@ -284,6 +289,13 @@ pub struct Checkpoint {
     pub invocations: u32,
     /// Retries so far.
     pub retries: u64,
+    /// 429 answers so far.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// The pacer's state at the checkpoint, so the continuation resumes at
+    /// the learned rate (see `vanta::pacer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<crate::vanta::PacerState>,
     /// Vulnerability stream.
     pub vulnerabilities: StreamState<VulnerabilityStats>,
     /// Remediation stream.
@@ -578,10 +590,14 @@ impl Engine {
     ) -> Result<SyncOutcome, SyncError> {
         let started = Instant::now();
         let retries_before = self.vanta.retries();
+        let limited_before = self.vanta.rate_limited();
         let mut cp = match &event.resume {
             Some(key) => self.load_checkpoint(key).await?,
             None => self.new_run(event.as_of),
         };
+        if let Some(state) = cp.pacing.take() {
+            self.vanta.restore_pacer(&state);
+        }
         let before = cp.counts();
         tracing::info!(
             run_id = %cp.run_id,
@@ -642,6 +658,8 @@ impl Engine {
         cp.vulnerable_assets = a?;
         cp.invocations += 1;
         cp.retries += self.vanta.retries() - retries_before;
+        let limited_now = self.vanta.rate_limited() - limited_before;
+        cp.rate_limited += limited_now;
 
         let counts = cp.counts();
         let fetched = counts.minus(&before);
@@ -655,6 +673,8 @@ impl Engine {
             counts,
             pages: cp.pages(),
             retries: cp.retries,
+            rate_limited: cp.rate_limited,
+            rate_limited_now: limited_now,
             duration_ms: 0,
             statistics: cp.stats().headline(),
             checkpoint: None,
@@ -672,6 +692,7 @@ impl Engine {
             return Err(SyncError::DryRunOutOfTime);
         } else {
             let key = format!("{}_checkpoints/{:05}.json", cp.run_prefix, cp.invocations);
+            cp.pacing = self.vanta.pacer_state();
             let body = serde_json::to_vec(&cp).map_err(|e| SyncError::Internal(e.to_string()))?;
             self.bucket.put(&key, body, "application/json").await?;
             continuer.continue_with(json!({"resume": key})).await?;
@@ -700,6 +721,8 @@ impl Engine {
             run_prefix,
             invocations: 0,
             retries: 0,
+            rate_limited: 0,
+            pacing: None,
             vulnerabilities: StreamState::default(),
             remediations: StreamState::default(),
             vulnerable_assets: StreamState::default(),
@@ -774,6 +797,7 @@ impl Engine {
             "counts": cp.counts(),
             "pages": cp.pages(),
             "retries": cp.retries,
+            "rateLimited": cp.rate_limited,
             "stats": stats_key,
             "files": files,
         });

@@ -115,6 +115,7 @@ impl Handler {
         let mut options = ClientOptions::new(&config.base_url, credentials);
         options.page_size = config.page_size;
         options.rate_limit_per_min = config.rate_limit_per_min;
+        options.pacing = config.pacing;
         options.max_pool_connections = config.max_pool_connections;
         let vanta = VantaClient::new(options).map_err(|e| HandlerError::Sync(e.into()))?;
         let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
@@ -264,6 +265,11 @@ pub fn metric_set(outcome: Option<&SyncOutcome>, cold: bool, duration_ms: f64) -
         outcome.is_some_and(|o| o.status == crate::engine::Status::Complete) as u8 as f64,
     )
     .put("SyncFailure", Unit::Count, outcome.is_none() as u8 as f64)
+    .put(
+        "RateLimited",
+        Unit::Count,
+        outcome.map_or(0, |o| o.rate_limited_now) as f64,
+    )
     .put("ColdStart", Unit::Count, cold as u8 as f64)
     .put("DurationMs", Unit::Milliseconds, duration_ms);
     if let Some(o) = outcome.filter(|o| o.status == crate::engine::Status::Complete) {

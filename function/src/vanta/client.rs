@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::model::{Envelope, Page};
+use super::pacer::{Answer, Pacer, PacerState, PacingMode};
 use super::retry::{parse_retry_after, RetryPolicy};
 use crate::config::{Credentials, Secret};
 
@@ -60,8 +61,16 @@ pub struct ClientOptions {
     pub credentials: Credentials,
     /// `pageSize` for list calls (1..=100).
     pub page_size: u32,
-    /// Request budget per minute for list calls; 0 disables the pacer.
+    /// Request budget per minute for list calls (the pacer's ceiling, all
+    /// list endpoints together); 0 disables the pacer.
     pub rate_limit_per_min: u32,
+    /// How list calls are paced (`VANTA_PACING`).
+    pub pacing: PacingMode,
+    /// The window `rate_limit_per_min` is counted over: one minute against
+    /// Vanta. Tests and benchmarks shrink it together with mock-vanta's
+    /// `--rate-window-ms` to run a scaled-down minute (e.g. 50 requests per
+    /// 3 s) with the same pacing.
+    pub rate_window: Duration,
     /// Idle connections kept per host.
     pub max_pool_connections: usize,
     /// Backoff and attempt limits.
@@ -78,6 +87,8 @@ impl ClientOptions {
             credentials,
             page_size: 100,
             rate_limit_per_min: 50,
+            pacing: PacingMode::Adaptive,
+            rate_window: Duration::from_secs(60),
             max_pool_connections: 50,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
@@ -143,39 +154,12 @@ struct TokenState {
     rejected: Option<u16>,
 }
 
-/// Spaces list requests evenly so their rate stays under a per-minute budget.
-#[derive(Debug)]
-pub struct Pacer {
-    interval: Duration,
-    next: Mutex<Instant>,
-}
-
-impl Pacer {
-    /// A pacer allowing `per_minute` requests a minute; `None` when 0 (off).
-    pub fn new(per_minute: u32) -> Option<Self> {
-        (per_minute > 0).then(|| Self {
-            interval: Duration::from_secs(60) / per_minute,
-            next: Mutex::new(Instant::now()),
-        })
-    }
-
-    /// Waits for the next free slot.
-    pub async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
-}
-
 /// One attempt's failure that may go away on retry.
 struct Transient {
     what: String,
     retry_after: Option<Duration>,
+    /// A 429 whose wait the adaptive pacer already scheduled.
+    paced: bool,
 }
 
 enum Attempt<T> {
@@ -192,10 +176,11 @@ enum Attempt<T> {
 pub struct VantaClient {
     http: reqwest::Client,
     options: ClientOptions,
-    pacer: Option<Pacer>,
+    pacer: Pacer,
     token: Mutex<TokenState>,
     retries: AtomicU64,
     requests: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 impl std::fmt::Debug for VantaClient {
@@ -221,7 +206,11 @@ impl VantaClient {
             .map_err(|e| VantaError::Setup(e.to_string()))?;
         Ok(Self {
             http,
-            pacer: Pacer::new(options.rate_limit_per_min),
+            pacer: Pacer::new(
+                options.pacing,
+                options.rate_limit_per_min,
+                options.rate_window,
+            ),
             options,
             token: Mutex::new(TokenState {
                 token: None,
@@ -230,6 +219,7 @@ impl VantaClient {
             }),
             retries: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
         })
     }
 
@@ -241,6 +231,21 @@ impl VantaClient {
     /// HTTP requests sent so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// 429 answers so far (list and token calls).
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// The pacer's state for a continuation (`None` unless adaptive).
+    pub fn pacer_state(&self) -> Option<PacerState> {
+        self.pacer.state()
+    }
+
+    /// Resumes pacing from a checkpoint's state (see [`Pacer::restore`]).
+    pub fn restore_pacer(&self, state: &PacerState) {
+        self.pacer.restore(state)
     }
 
     /// Fetches one page of `endpoint` starting after `cursor` (first page when `None`).
@@ -263,9 +268,7 @@ impl VantaClient {
         let mut failures = 0u32;
         loop {
             let (token, generation) = self.current_token().await?;
-            if let Some(pacer) = &self.pacer {
-                pacer.wait().await;
-            }
+            let grant = self.pacer.acquire(endpoint).await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self
                 .http
@@ -274,6 +277,21 @@ impl VantaClient {
                 .bearer_auth(token.expose())
                 .send()
                 .await;
+            let limited = match &sent {
+                Ok(resp) if resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                    self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    Some(self.retry_after(resp))
+                }
+                _ => None,
+            };
+            let paced = limited.is_some() && self.pacer.adapts();
+            self.pacer.finish(
+                grant,
+                match limited {
+                    Some(after) => Answer::RateLimited(after),
+                    None => Answer::Counted,
+                },
+            );
             let attempt = match sent {
                 Err(e) => Attempt::Retry(transport_error(&e)),
                 Ok(resp) => {
@@ -296,11 +314,14 @@ impl VantaClient {
                                         body.len()
                                     ),
                                     retry_after: None,
+                                    paced: false,
                                 }),
                             },
                         }
                     } else if is_retryable_status(status) {
-                        Attempt::Retry(status_error(&resp))
+                        let mut t = self.status_error(&resp);
+                        t.paced = paced;
+                        Attempt::Retry(t)
                     } else {
                         return Err(VantaError::ClientError {
                             status: status.as_u16(),
@@ -344,7 +365,11 @@ impl VantaClient {
                 last: t.what,
             });
         }
-        let delay = self.options.retry.delay(failures - 1, t.retry_after);
+        let delay = if t.paced {
+            Duration::ZERO
+        } else {
+            self.options.retry.delay(failures - 1, t.retry_after)
+        };
         self.retries.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             method,
@@ -430,6 +455,7 @@ impl VantaClient {
                                         bytes.len()
                                     ),
                                     retry_after: None,
+                                    paced: false,
                                 },
                             },
                         }
@@ -438,7 +464,10 @@ impl VantaClient {
                             status: status.as_u16(),
                         });
                     } else if is_retryable_status(status) {
-                        status_error(&resp)
+                        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.status_error(&resp)
                     } else {
                         return Err(VantaError::ClientError {
                             status: status.as_u16(),
@@ -455,22 +484,29 @@ impl VantaClient {
     }
 }
 
+impl VantaClient {
+    /// The answer's `Retry-After`, clamped to the policy's longest wait.
+    fn retry_after(&self, resp: &reqwest::Response) -> Option<Duration> {
+        resp.headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+            .map(|d| d.min(self.options.retry.max_retry_after))
+    }
+
+    fn status_error(&self, resp: &reqwest::Response) -> Transient {
+        Transient {
+            what: format!("HTTP {}", resp.status().as_u16()),
+            retry_after: self.retry_after(resp),
+            paced: false,
+        }
+    }
+}
+
 fn is_retryable_status(status: reqwest::StatusCode) -> bool {
     status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
-}
-
-fn status_error(resp: &reqwest::Response) -> Transient {
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Transient {
-        what: format!("HTTP {}", resp.status().as_u16()),
-        retry_after,
-    }
 }
 
 fn transport_error(e: &reqwest::Error) -> Transient {
@@ -496,5 +532,6 @@ fn transport_error(e: &reqwest::Error) -> Transient {
             format!("{kind}: {detail}")
         },
         retry_after: None,
+        paced: false,
     }
 }

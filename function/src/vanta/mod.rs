@@ -1,9 +1,12 @@
-//! Talking to the Vanta API: typed records, the HTTP client and its retry policy.
+//! Talking to the Vanta API: typed records, the HTTP client, its retry
+//! policy and its pacing under Vanta's rate limit.
 
 pub mod client;
 pub mod model;
+pub mod pacer;
 pub mod retry;
 
-pub use client::{ClientOptions, Endpoint, Pacer, VantaClient, VantaError};
+pub use client::{ClientOptions, Endpoint, VantaClient, VantaError};
 pub use model::Page;
+pub use pacer::{Pacer, PacerState, PacingMode};
 pub use retry::RetryPolicy;

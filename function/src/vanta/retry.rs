@@ -56,8 +56,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = value.parse::<f64>() {
+        // A value too large for a Duration is as good as "very long".
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+            return Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
         }
     }
     let at = httpdate::parse_http_date(value).ok()?;
@@ -114,5 +115,11 @@ mod tests {
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+        // Absurd values are long waits (clamped by the policy), not panics.
+        assert!(
+            parse_retry_after("99999999999999999999999", now).unwrap()
+                > Duration::from_secs(1 << 40)
+        );
+        assert!(parse_retry_after("1e300", now).unwrap() > Duration::from_secs(1 << 40));
     }
 }

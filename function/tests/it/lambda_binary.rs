@@ -86,6 +86,7 @@ async fn checkpoints_and_continues_itself_until_complete() {
             ("VANTA_CLIENT_ID", "vci_mock"),
             ("VANTA_CLIENT_SECRET", "vcs_mock"),
             ("VANTA_RATE_LIMIT_PER_MIN", "600"),
+            ("VANTA_PACING", "even"),
             ("CHECKPOINT_MARGIN_S", "2"),
         ],
         3,

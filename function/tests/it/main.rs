@@ -4,5 +4,6 @@
 
 mod support;
 mod lambda_binary;
+mod pacing;
 mod sync_mock;
 mod vanta_client;

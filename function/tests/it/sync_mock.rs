@@ -461,6 +461,7 @@ async fn pacer_keeps_under_the_rate_limit() {
             },
         );
         o.rate_limit_per_min = per_minute;
+        o.pacing = vanta_vuln_sync::vanta::PacingMode::Even;
         o.retry = RetryPolicy {
             max_attempts: 20,
             base: Duration::from_millis(5),

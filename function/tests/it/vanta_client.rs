@@ -419,6 +419,7 @@ async fn pacer_spaces_requests() {
         .await;
     let mut o = options(&server.uri());
     o.rate_limit_per_min = 600; // one request per 100 ms
+    o.pacing = vanta_vuln_sync::vanta::PacingMode::Even;
     let client = VantaClient::new(o).unwrap();
     let started = Instant::now();
     let ids = fetch_all(&client, Endpoint::Vulnerabilities).await.unwrap();
