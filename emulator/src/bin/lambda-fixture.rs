@@ -4,7 +4,11 @@
 //! the real function, so its cold start is a fair baseline.
 //!
 //! Environment:
-//! - `FIXTURE_INIT_SLEEP_MS=N`: sleep N ms during init.
+//! - `FIXTURE_INIT_SLEEP_MS=N`: sleep N ms during init (a known init wait:
+//!   it moves Init Duration, not the instruction count).
+//! - `FIXTURE_INIT_SPIN_ITERS=N`: run N iterations of a fixed arithmetic
+//!   loop during init (known init work: a fixed number of instructions per
+//!   iteration, so it moves the instruction count in proportion to N).
 //! - `FIXTURE_INIT_FAIL=exit`: exit with status 3 during init;
 //!   any other non-empty value: post `/runtime/init/error`, then exit 1.
 //!
@@ -34,6 +38,13 @@ fn main() {
     if init_sleep_ms > 0 {
         std::thread::sleep(Duration::from_millis(init_sleep_ms));
     }
+    let init_spin_iters = std::env::var("FIXTURE_INIT_SPIN_ITERS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if init_spin_iters > 0 {
+        spin_iters(init_spin_iters);
+    }
     match std::env::var("FIXTURE_INIT_FAIL").ok().as_deref() {
         None | Some("") | Some("0") => {}
         Some("exit") => {
@@ -56,8 +67,12 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
-    println!("FIXTURE_INIT_MS {init_ms:.3}");
+    let init_us = started.elapsed().as_micros();
+    let init_ms = init_us as f64 / 1000.0;
+    // Integer formatting: float formatting costs a number of instructions
+    // that depends on the value, which would make the init's instruction
+    // count vary from run to run.
+    println!("FIXTURE_INIT_MS {}.{:03}", init_us / 1000, init_us % 1000);
     let result = runtime.block_on(lambda_runtime::run(service_fn(move |event| {
         handle(event, init_ms)
     })));
@@ -129,6 +144,17 @@ async fn probe_runtime_api(request_id: &str) -> Value {
     })
     .await
     .unwrap_or(Value::Null)
+}
+
+/// `iters` iterations of a fixed loop body: the same instructions every
+/// iteration (no branch depends on the data), so the work is exactly
+/// proportional to `iters`.
+fn spin_iters(iters: u64) {
+    let mut x = 1u64;
+    for i in 0..iters {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+    }
+    std::hint::black_box(x);
 }
 
 /// CPU time this thread has used, ms.
