@@ -1,14 +1,18 @@
-//! `reports/baseline.json`: the init-duration figures a gate run is compared
-//! with, and the machine and tool that produced them.
+//! `reports/baseline.json`: the figures a gate run is compared with (the
+//! instruction count of init and the wall-time rounds), and the machine and
+//! tool that produced them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::wall::Rounds;
 use crate::load::series::percentile;
 
-/// Version of the baseline file's layout.
-pub const SCHEMA: u32 = 1;
+/// Version of the baseline file's layout (2: the instruction tier and the
+/// wall tier's rounds).
+pub const SCHEMA: u32 = 2;
 
 /// How a gate compares a run with its baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +97,39 @@ pub struct Measurement {
     pub ratio: Option<Ratios>,
 }
 
+/// The instruction tier's baseline: the count of init and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionBaseline {
+    /// Instructions from exec to the first `/next` (the median run).
+    pub total: u64,
+    /// Each counting run's total.
+    pub runs: Vec<u64>,
+    /// (largest − smallest) / median of the runs.
+    pub spread: f64,
+    /// The count split into phases.
+    pub phases: BTreeMap<String, u64>,
+    /// `valgrind --version`.
+    pub valgrind: String,
+    /// The CPU the count was taken on (the C library picks string routines
+    /// by CPU, so another CPU can move the count a little).
+    pub cpu: String,
+    /// The executable counted (its file name).
+    pub binary: String,
+}
+
+/// The CPU's model name from /proc/cpuinfo (`unknown` elsewhere).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Where a baseline was produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
@@ -134,8 +171,15 @@ pub struct Baseline {
     /// Cold samples per function per round (the fastest of each round counts).
     #[serde(default = "one")]
     pub repeat: usize,
-    /// The figures.
+    /// The wall tier's figures.
     pub init: Measurement,
+    /// The wall tier's rounds (one init per round and function), which the
+    /// bootstrap resamples.
+    pub rounds: Rounds,
+    /// The instruction tier's count (absent when it did not run, e.g. on
+    /// AWS without --binary).
+    #[serde(default)]
+    pub instructions: Option<InstructionBaseline>,
     /// Where it was measured.
     pub machine: Machine,
     /// When it was written (RFC 3339, UTC).
@@ -249,6 +293,19 @@ mod tests {
                 reference: Some(r),
                 ratio: Ratios::of(&f, &r),
             },
+            rounds: Rounds {
+                function: vec![30.0, 31.0],
+                reference: vec![10.0, 11.0],
+            },
+            instructions: Some(InstructionBaseline {
+                total: 1000,
+                runs: vec![1000, 1000, 1001],
+                spread: 0.001,
+                phases: BTreeMap::from([("loader".to_string(), 400)]),
+                valgrind: "valgrind-3.19.0".into(),
+                cpu: cpu_model(),
+                binary: "f".into(),
+            }),
             machine: Machine::current("local"),
             created: "2026-11-26T17:00:00Z".into(),
             tool_version: "0.1.0".into(),
@@ -287,6 +344,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"mode\": \"ratio\""));
         assert!(text.contains("\"tool_version\""));
+        assert!(text.contains("\"instructions\""));
         assert_eq!(Baseline::read(&path).unwrap(), b);
     }
 

@@ -1,16 +1,27 @@
-//! `perfharness gate`: the CI regression gate on init duration.
+//! `perfharness gate`: the CI regression gate on init, in two tiers.
 //!
-//! N forced cold starts of the function and, interleaved with them, of a
-//! reference no-op function; init p50/p90 are compared with
-//! `reports/baseline.json`: locally as the ratio to the reference (a slow or
-//! busy machine slows both alike), on AWS as absolute figures. Exit 0 pass,
-//! 1 regression, 2 error (including too few valid samples).
+//! - **Instructions** ([`instructions`]): the instructions the function
+//!   executes from exec to its first `GET /runtime/invocation/next`, counted
+//!   under Valgrind; deterministic to hundredths of a percent, so a small
+//!   limit (default 0.5 %) catches init work a wall clock cannot see on a
+//!   busy machine.
+//! - **Wall time** ([`wall`]): N rounds of forced cold starts of the function
+//!   and, interleaved, of a reference no-op function; the median of the
+//!   rounds' init / reference ratios (locally) or the median in ms (AWS) is compared with
+//!   `reports/baseline.json` by a bootstrap interval. This tier sees init
+//!   that waits (a network call, a blocking read), which instruction counts
+//!   do not.
+//!
+//! Exit 0 pass, 1 regression in either tier, 2 error or too noisy to decide.
 
 pub mod baseline;
 pub mod compare;
+pub mod instructions;
+pub mod wall;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -22,8 +33,16 @@ use crate::driver::warm::SampleOptions;
 use crate::error::HarnessError;
 use crate::sample::Sample;
 use crate::session::Session;
-use baseline::{Baseline, CompareMode, InitFigures, Machine, Measurement, Ratios, SCHEMA};
-use compare::{check_valid, compare, parse_max_regression, Comparison, GateError, MIN_SAMPLES};
+use baseline::{
+    cpu_model, Baseline, CompareMode, InitFigures, InstructionBaseline, Machine, Measurement,
+    Ratios, SCHEMA,
+};
+use compare::{
+    check_valid, compare_instructions, compare_wall, overall, parse_max_regression, Comparison,
+    GateError, Tier, MIN_SAMPLES,
+};
+use instructions::{CountSetup, Counts};
+use wall::{Rounds, Verdict};
 
 /// `--compare`: how figures are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,11 +62,18 @@ pub struct GateArgs {
     /// The baseline to compare with (or to write with --update-baseline).
     #[arg(long, value_name = "FILE", default_value = "reports/baseline.json")]
     pub baseline: PathBuf,
-    /// Largest allowed growth of init p50 and p90 (e.g. 15%); the default
-    /// is the measured run-to-run spread of the local gate (see gate::compare).
-    #[arg(long, value_name = "PERCENT", default_value = "50%", value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
+    /// Tiers to run, comma-separated (default: both with --local or
+    /// --binary, otherwise wall only).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "TIER,...")]
+    pub tiers: Option<Vec<Tier>>,
+    /// Wall tier: largest allowed growth of the median init / reference
+    /// ratio (or of the median init on AWS); a regression is a 95 % interval wholly above it.
+    #[arg(long, value_name = "PERCENT", default_value = compare::DEFAULT_MAX_REGRESSION_ARG, value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
     pub max_regression: f64,
-    /// Rounds of cold samples of each function (at least 10, for a p90).
+    /// Instruction tier: largest allowed growth of the init instruction count.
+    #[arg(long, value_name = "PERCENT", default_value = compare::DEFAULT_MAX_INSTRUCTION_REGRESSION_ARG, value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
+    pub max_instructions_regression: f64,
+    /// Rounds of cold samples of each function (at least 10).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub samples: usize,
     /// Cold samples per function per round, of which the fastest counts
@@ -61,12 +87,28 @@ pub struct GateArgs {
     /// How figures are compared (default: ratio locally, absolute on AWS).
     #[arg(long = "compare", value_enum, value_name = "MODE")]
     pub compare_mode: Option<CompareArg>,
-    /// Write the measured figures as the new baseline instead of comparing.
+    /// Write the measured figures of both tiers as the new baseline instead
+    /// of comparing.
     #[arg(long)]
     pub update_baseline: bool,
     /// Times a cold sample is re-forced when the invoke after a forced update was warm.
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub max_reforce: u32,
+    /// Instruction tier: the function's executable (default with --local:
+    /// the release build the local stack runs).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// Instruction tier: Valgrind (a path, or a name looked up in PATH).
+    #[arg(long, value_name = "PATH", default_value = "valgrind")]
+    pub valgrind: PathBuf,
+    /// Instruction tier: counting runs (the median counts; their spread
+    /// shows whether the count is deterministic).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub count_runs: u16,
+    /// Instruction tier: keep the median run's profile as
+    /// <run dir>/instructions/cachegrind.out (for cg_annotate).
+    #[arg(long)]
+    pub keep_profile: bool,
 }
 
 impl GateArgs {
@@ -75,13 +117,35 @@ impl GateArgs {
         GateArgs {
             common,
             baseline: PathBuf::from("reports/baseline.json"),
+            tiers: None,
             max_regression: compare::DEFAULT_MAX_REGRESSION,
+            max_instructions_regression: compare::DEFAULT_MAX_INSTRUCTION_REGRESSION,
             samples: 20,
             repeat: None,
             reference: None,
             compare_mode: None,
             update_baseline: false,
             max_reforce: 6,
+            binary: None,
+            valgrind: PathBuf::from("valgrind"),
+            count_runs: 3,
+            keep_profile: false,
+        }
+    }
+
+    /// The tiers this run measures.
+    pub fn tiers(&self) -> Vec<Tier> {
+        match &self.tiers {
+            Some(t) => {
+                let mut t = t.clone();
+                t.sort_by_key(|x| *x as u8);
+                t.dedup();
+                t
+            }
+            None if self.common.local || self.binary.is_some() => {
+                vec![Tier::Instructions, Tier::Wall]
+            }
+            None => vec![Tier::Wall],
         }
     }
 }
@@ -106,18 +170,26 @@ pub struct FunctionSamples {
 pub struct GateReport {
     /// `compare` or `update_baseline`.
     pub action: &'static str,
-    /// How figures are compared.
+    /// The tiers that ran.
+    pub tiers: Vec<Tier>,
+    /// How the wall figures are compared.
     pub mode: CompareMode,
-    /// The function under test.
-    pub function: FunctionSamples,
-    /// The reference.
+    /// The instruction tier's counts.
+    pub instructions: Option<Counts>,
+    /// The function's cold samples (the wall tier).
+    pub function: Option<FunctionSamples>,
+    /// The reference's cold samples.
     pub reference: Option<FunctionSamples>,
+    /// The wall tier's paired rounds.
+    pub rounds: Option<Rounds>,
     /// The comparison (absent when writing a baseline or on error).
     pub comparison: Option<Comparison>,
     /// The baseline written (with --update-baseline).
     pub baseline: Option<Baseline>,
     /// Wall time of the run, s.
     pub elapsed_s: f64,
+    /// Of which the instruction tier, s.
+    pub instructions_s: f64,
 }
 
 async fn sample_options(
@@ -144,7 +216,7 @@ fn is_valid(s: &Sample) -> bool {
 /// what the gate compares (and what stays put between a loaded developer
 /// machine and a quiet CI runner). Rounds without a valid sample are left
 /// out, so they count against the valid minimum.
-pub fn round_inits(samples: &[Sample]) -> Vec<f64> {
+pub fn round_best(samples: &[Sample]) -> std::collections::BTreeMap<usize, f64> {
     let mut best: std::collections::BTreeMap<usize, f64> = std::collections::BTreeMap::new();
     for s in samples.iter().filter(|s| is_valid(s)) {
         let init = s.init_ms.unwrap_or(f64::INFINITY);
@@ -152,7 +224,35 @@ pub fn round_inits(samples: &[Sample]) -> Vec<f64> {
             .and_modify(|b| *b = b.min(init))
             .or_insert(init);
     }
-    best.into_values().collect()
+    best
+}
+
+/// [`round_best`]'s figures in round order.
+pub fn round_inits(samples: &[Sample]) -> Vec<f64> {
+    round_best(samples).into_values().collect()
+}
+
+/// The rounds the bootstrap resamples: with a reference, the rounds where
+/// both functions have a figure, paired; without, the function's.
+pub fn paired_rounds(function: &[Sample], reference: Option<&[Sample]>) -> Rounds {
+    let f = round_best(function);
+    match reference {
+        Some(r) => {
+            let r = round_best(r);
+            let (function, reference) = f
+                .iter()
+                .filter_map(|(i, fv)| r.get(i).map(|rv| (*fv, *rv)))
+                .unzip();
+            Rounds {
+                function,
+                reference,
+            }
+        }
+        None => Rounds {
+            function: f.into_values().collect(),
+            reference: Vec::new(),
+        },
+    }
 }
 
 /// Takes `rounds` × `repeat` cold samples of each session's function,
@@ -224,46 +324,72 @@ fn finish_restore(
     Ok(r)
 }
 
-/// Runs the gate on connected sessions and returns the report and the exit
-/// status (0 pass or baseline written, 1 regression). Errors mean exit 2.
-pub async fn run_with_sessions(
+/// The executable the instruction tier counts: `--binary`, or with
+/// `--local` the release build the local stack runs.
+async fn binary_to_count(args: &GateArgs, function: &Session) -> Result<PathBuf, HarnessError> {
+    if let Some(b) = &args.binary {
+        return Ok(b.clone());
+    }
+    if function.local.is_some() {
+        let name = function.function.rsplit(':').next().unwrap_or_default();
+        return if name == crate::local::REFERENCE_FUNCTION {
+            crate::local::ensure_binary("emulator", "emulator", "lambda-fixture").await
+        } else {
+            crate::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync").await
+        };
+    }
+    Err(HarnessError::Usage(
+        "the instruction tier needs the function's executable: pass --binary PATH (or run only the wall tier with --tiers wall)".into(),
+    ))
+}
+
+/// The instruction tier: counts the function's init `--count-runs` times
+/// with the environment its configuration gives it.
+async fn count_instructions(
+    args: &GateArgs,
+    function: &Session,
+    valgrind: &(PathBuf, String),
+    out_dir: &std::path::Path,
+) -> Result<Counts, anyhow::Error> {
+    let binary = binary_to_count(args, function).await?;
+    let info = crate::driver::describe(function).await?;
+    let env = instructions::lambda_environment(
+        &info.name,
+        info.memory_mb,
+        &function.region,
+        info.log_format.eq_ignore_ascii_case("json"),
+        &info.environment,
+    );
+    let setup = CountSetup {
+        valgrind: valgrind.0.clone(),
+        binary,
+        env,
+        work_dir: out_dir.join("instructions"),
+        timeout: Duration::from_secs(120),
+    };
+    let counts =
+        instructions::count(&setup, usize::from(args.count_runs), args.keep_profile).await?;
+    if !args.keep_profile {
+        let _ = std::fs::remove_dir_all(&setup.work_dir);
+    }
+    Ok(counts)
+}
+
+/// The wall tier's samples: rounds of interleaved forced cold starts, the
+/// configurations restored afterwards.
+struct WallRun {
+    fs: Vec<Sample>,
+    rs: Vec<Sample>,
+    frestore: RestoreReport,
+    rrestore: Option<RestoreReport>,
+}
+
+async fn sample_wall(
     args: &GateArgs,
     function: &Session,
     reference: Option<&Session>,
-) -> Result<(GateReport, ExitCode), anyhow::Error> {
-    let started = std::time::Instant::now();
-    if args.samples < MIN_SAMPLES {
-        return Err(GateError::SamplesTooSmall(args.samples).into());
-    }
-    let mode = match args.compare_mode {
-        Some(CompareArg::Ratio) => CompareMode::Ratio,
-        Some(CompareArg::Absolute) => CompareMode::Absolute,
-        None if function.endpoint_url.is_some() => CompareMode::Ratio,
-        None => CompareMode::Absolute,
-    };
-    if mode == CompareMode::Ratio && reference.is_none() {
-        return Err(GateError::NoReference.into());
-    }
-    // Read the baseline first: a missing one is an error before minutes of
-    // sampling, unless it is about to be written.
-    let base = if args.update_baseline {
-        None
-    } else {
-        Some(Baseline::read(&args.baseline)?)
-    };
-    let repeat = args.repeat.map(usize::from).unwrap_or(match mode {
-        CompareMode::Ratio => 3,
-        CompareMode::Absolute => 1,
-    });
-    if let Some(b) = &base {
-        if b.repeat != repeat {
-            return Err(GateError::Mismatch {
-                baseline: format!("--repeat {}", b.repeat),
-                run: format!("--repeat {repeat}"),
-            }
-            .into());
-        }
-    }
+    repeat: usize,
+) -> Result<WallRun, anyhow::Error> {
     let payload = args.common.payload_bytes()?;
     let fopts = sample_options(function, &args.common, &payload).await?;
     let ropts = match reference {
@@ -298,46 +424,143 @@ pub async fn run_with_sessions(
     let frestore = frestore?;
     let rrestore = rrestore.transpose()?;
     let (fs, rs) = collected.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(WallRun {
+        fs,
+        rs,
+        frestore,
+        rrestore,
+    })
+}
 
-    let ffig = InitFigures::from_inits(&round_inits(&fs));
-    let rfig = reference.and_then(|_| InitFigures::from_inits(&round_inits(&rs)));
-    let fvalid = ffig.map_or(0, |f| f.n);
-    check_valid(&function.function, fvalid, args.samples)?;
-    if let Some(r) = reference {
-        check_valid(&r.function, rfig.map_or(0, |f| f.n), args.samples)?;
+/// Runs the gate on connected sessions and returns the report and the exit
+/// status (0 pass or baseline written, 1 regression, 2 too noisy to
+/// decide). Errors mean exit 2. `valgrind` is the instruction tier's
+/// Valgrind (path and version) when that tier runs.
+pub async fn run_with_sessions(
+    args: &GateArgs,
+    function: &Session,
+    reference: Option<&Session>,
+    valgrind: Option<&(PathBuf, String)>,
+    out_dir: &std::path::Path,
+) -> Result<(GateReport, ExitCode), anyhow::Error> {
+    let started = std::time::Instant::now();
+    let tiers = args.tiers();
+    let run_wall = tiers.contains(&Tier::Wall);
+    let run_instructions = tiers.contains(&Tier::Instructions);
+    if args.update_baseline && !run_wall {
+        return Err(HarnessError::Usage(
+            "--update-baseline records both tiers; drop --tiers (or include wall)".into(),
+        )
+        .into());
     }
-    let ffig = ffig.expect("checked above");
-    let measured = Measurement {
-        function: ffig,
-        reference: rfig,
-        ratio: rfig.and_then(|r| Ratios::of(&ffig, &r)),
+    if run_instructions && valgrind.is_none() {
+        return Err(HarnessError::Usage("the instruction tier needs valgrind".into()).into());
+    }
+    if args.samples < MIN_SAMPLES {
+        return Err(GateError::SamplesTooSmall(args.samples).into());
+    }
+    let mode = match args.compare_mode {
+        Some(CompareArg::Ratio) => CompareMode::Ratio,
+        Some(CompareArg::Absolute) => CompareMode::Absolute,
+        None if function.endpoint_url.is_some() => CompareMode::Ratio,
+        None => CompareMode::Absolute,
     };
-    let reference_name = reference.map(|r| r.function.clone());
+    if run_wall && mode == CompareMode::Ratio && reference.is_none() {
+        return Err(GateError::NoReference.into());
+    }
+    // Read the baseline first: a missing one is an error before minutes of
+    // sampling, unless it is about to be written.
+    let base = if args.update_baseline {
+        None
+    } else {
+        Some(Baseline::read(&args.baseline)?)
+    };
+    let repeat = args.repeat.map(usize::from).unwrap_or(match mode {
+        CompareMode::Ratio => 3,
+        CompareMode::Absolute => 1,
+    });
+    if let Some(b) = &base {
+        if run_wall && b.repeat != repeat {
+            return Err(GateError::Mismatch {
+                baseline: format!("--repeat {}", b.repeat),
+                run: format!("--repeat {repeat}"),
+            }
+            .into());
+        }
+        if run_instructions && b.instructions.is_none() {
+            return Err(GateError::NoInstructionBaseline.into());
+        }
+    }
+
+    // The instruction tier first: it reads the function's configuration
+    // before the wall tier's forced updates touch it.
+    let counted = std::time::Instant::now();
+    let counts = match (run_instructions, valgrind) {
+        (true, Some(v)) => Some(count_instructions(args, function, v, out_dir).await?),
+        _ => None,
+    };
+    let instructions_s = counted.elapsed().as_secs_f64();
+
+    let wall = if run_wall {
+        Some(sample_wall(args, function, reference, repeat).await?)
+    } else {
+        None
+    };
+
     let mut report = GateReport {
         action: if args.update_baseline {
             "update_baseline"
         } else {
             "compare"
         },
+        tiers: tiers.clone(),
         mode,
-        function: FunctionSamples {
-            function: function.function.clone(),
-            figures: Some(ffig),
-            valid: fvalid,
-            restore: Some(frestore),
-            samples: fs,
-        },
-        reference: reference.map(|r| FunctionSamples {
-            function: r.function.clone(),
-            figures: rfig,
-            valid: rfig.map_or(0, |f| f.n),
-            restore: rrestore,
-            samples: rs,
-        }),
+        instructions: counts.clone(),
+        function: None,
+        reference: None,
+        rounds: None,
         comparison: None,
         baseline: None,
         elapsed_s: 0.0,
+        instructions_s,
     };
+    let mut measured = None;
+    if let Some(w) = wall {
+        let ffig = InitFigures::from_inits(&round_inits(&w.fs));
+        let rfig = reference.and_then(|_| InitFigures::from_inits(&round_inits(&w.rs)));
+        let fvalid = ffig.map_or(0, |f| f.n);
+        check_valid(&function.function, fvalid, args.samples)?;
+        if let Some(r) = reference {
+            check_valid(&r.function, rfig.map_or(0, |f| f.n), args.samples)?;
+        }
+        let rounds = match mode {
+            CompareMode::Ratio => paired_rounds(&w.fs, Some(&w.rs)),
+            CompareMode::Absolute => paired_rounds(&w.fs, None),
+        };
+        check_valid("the paired rounds", rounds.len(), args.samples)?;
+        let ffig = ffig.expect("checked above");
+        measured = Some(Measurement {
+            function: ffig,
+            reference: rfig,
+            ratio: rfig.and_then(|r| Ratios::of(&ffig, &r)),
+        });
+        report.function = Some(FunctionSamples {
+            function: function.function.clone(),
+            figures: Some(ffig),
+            valid: fvalid,
+            restore: Some(w.frestore),
+            samples: w.fs,
+        });
+        report.reference = reference.map(|r| FunctionSamples {
+            function: r.function.clone(),
+            figures: rfig,
+            valid: rfig.map_or(0, |f| f.n),
+            restore: w.rrestore,
+            samples: w.rs,
+        });
+        report.rounds = Some(rounds);
+    }
+    let reference_name = reference.map(|r| r.function.clone());
     let code = match base {
         None => {
             let target = function
@@ -345,6 +568,22 @@ pub async fn run_with_sessions(
                 .as_ref()
                 .map(|_| "local".to_string())
                 .unwrap_or_else(|| format!("aws {}", function.region));
+            let instructions = match (&counts, valgrind) {
+                (Some(c), Some(v)) => Some(InstructionBaseline {
+                    total: c.profile.total,
+                    runs: c.runs.clone(),
+                    spread: c.spread,
+                    phases: c.profile.phases.clone(),
+                    valgrind: v.1.clone(),
+                    cpu: cpu_model(),
+                    binary: binary_to_count(args, function)
+                        .await
+                        .ok()
+                        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .unwrap_or_default(),
+                }),
+                _ => None,
+            };
             let b = Baseline {
                 schema: SCHEMA,
                 function: function.function.clone(),
@@ -352,7 +591,9 @@ pub async fn run_with_sessions(
                 mode,
                 samples: args.samples,
                 repeat,
-                init: measured,
+                init: measured.expect("the wall tier ran"),
+                rounds: report.rounds.clone().unwrap_or_default(),
+                instructions,
                 machine: Machine::current(target),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -362,19 +603,55 @@ pub async fn run_with_sessions(
             ExitCode::SUCCESS
         }
         Some(b) => {
-            let c = compare(
-                &b,
-                &function.function,
-                reference_name.as_deref(),
+            let mut rows = Vec::new();
+            let mut notes = Vec::new();
+            let mut verdicts = Vec::new();
+            let mut instr = None;
+            if let (Some(c), Some(bi)) = (&counts, &b.instructions) {
+                let (r, o) =
+                    compare_instructions(bi, c, args.max_instructions_regression, &mut notes);
+                rows.extend(r);
+                verdicts.push(o.verdict);
+                instr = Some(o);
+            }
+            let mut decision = None;
+            if let Some(rounds) = &report.rounds {
+                let (r, d) = compare_wall(
+                    &b,
+                    &function.function,
+                    reference_name.as_deref(),
+                    mode,
+                    rounds,
+                    args.max_regression,
+                    &mut notes,
+                )?;
+                rows.extend(r);
+                verdicts.push(d.verdict);
+                decision = Some(d);
+            }
+            if !run_instructions {
+                notes.push(
+                    "instructions: not run (pass --binary PATH, or --local, to count init instructions)"
+                        .into(),
+                );
+            }
+            if !run_wall {
+                notes.push("wall: not run (--tiers)".into());
+            }
+            let verdict = overall(&verdicts);
+            let c = Comparison {
                 mode,
-                &measured,
-                args.max_regression,
-            )?;
-            let code = if c.pass {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+                function: function.function.clone(),
+                reference: reference_name,
+                rows,
+                verdict,
+                pass: verdict == Verdict::Pass,
+                notes,
+                instructions: instr,
+                wall: decision,
+                measured,
             };
+            let code = ExitCode::from(c.exit_code());
             report.comparison = Some(c);
             code
         }
@@ -385,24 +662,37 @@ pub async fn run_with_sessions(
 
 fn baseline_markdown(b: &Baseline, path: &std::path::Path) -> String {
     let m = &b.init;
-    let mut s = format!(
-        "### Init-duration baseline written: {}\n\n| | p50 ms | p90 ms | n |\n|---|---:|---:|---:|\n| {} | {:.2} | {:.2} | {} |\n",
-        path.display(),
-        b.function,
-        m.function.p50_ms,
-        m.function.p90_ms,
-        m.function.n
-    );
+    let mut s = format!("### Init gate baseline written: {}\n\n", path.display());
+    if let Some(i) = &b.instructions {
+        s.push_str(&format!(
+            "Instructions from exec to the first /next: {} ({}; runs {}, spread {:.4}%)\n\n| phase | instructions |\n|---|---:|\n",
+            compare::thousands(i.total),
+            i.valgrind,
+            i.runs.len(),
+            i.spread * 100.0
+        ));
+        for phase in instructions::PHASES {
+            if let Some(n) = i.phases.get(phase) {
+                s.push_str(&format!("| {phase} | {} |\n", compare::thousands(*n)));
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "| wall | p50 ms | p90 ms | n |\n|---|---:|---:|---:|\n| {} | {:.2} | {:.2} | {} |\n",
+        b.function, m.function.p50_ms, m.function.p90_ms, m.function.n
+    ));
     if let (Some(name), Some(r)) = (&b.reference, &m.reference) {
         s.push_str(&format!(
             "| {name} | {:.2} | {:.2} | {} |\n",
             r.p50_ms, r.p90_ms, r.n
         ));
     }
-    if let Some(r) = m.ratio {
+    if let Some(r) = b.rounds.statistic() {
         s.push_str(&format!(
-            "\nratio p50 {:.3}, p90 {:.3}; compared by {}\n",
-            r.p50, r.p90, b.mode
+            "\nmedian init / reference ratio {r:.3} over {} paired rounds; compared by {}\n",
+            b.rounds.len(),
+            b.mode
         ));
     }
     s
@@ -413,13 +703,22 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
     if args.samples < MIN_SAMPLES {
         return Err(GateError::SamplesTooSmall(args.samples).into());
     }
+    let tiers = args.tiers();
+    // Valgrind is looked for before anything starts: missing, the gate
+    // says so in one line and exits 2.
+    let valgrind = if tiers.contains(&Tier::Instructions) {
+        Some(instructions::find_valgrind(&args.valgrind).await?)
+    } else {
+        None
+    };
+    let dir = args.common.out_dir();
     let session = Session::connect(&args.common).await?;
     let reference_name = args
         .reference
         .clone()
         .or_else(|| session.reference_function().map(str::to_string));
-    let reference = match &reference_name {
-        Some(name) => {
+    let reference = match (&reference_name, tiers.contains(&Tier::Wall)) {
+        (Some(name), true) => {
             let mut common = args.common.clone();
             common.function = name.clone();
             common.local = false;
@@ -433,9 +732,10 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        None => None,
+        _ => None,
     };
-    let result = run_with_sessions(&args, &session, reference.as_ref()).await;
+    let result =
+        run_with_sessions(&args, &session, reference.as_ref(), valgrind.as_ref(), &dir).await;
     if let Some(r) = reference {
         r.shutdown().await;
     }
@@ -446,10 +746,16 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
         (None, Some(b)) => baseline_markdown(b, &args.baseline),
         _ => String::new(),
     };
-    let dir = args.common.out_dir();
     std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io(&dir, e))?;
     let json = serde_json::to_string_pretty(&report)?;
     std::fs::write(dir.join("report.json"), json.clone() + "\n")
+        .map_err(|e| HarnessError::io(&dir, e))?;
+    let gate_json = match (&report.comparison, &report.baseline) {
+        (Some(c), _) => c.to_json(),
+        (None, Some(b)) => serde_json::to_string_pretty(b)?,
+        _ => "{}".into(),
+    };
+    std::fs::write(dir.join("gate.json"), gate_json + "\n")
         .map_err(|e| HarnessError::io(&dir, e))?;
     std::fs::write(dir.join("report.md"), &md).map_err(|e| HarnessError::io(&dir, e))?;
     crate::load::report::append_step_summary(&md);
@@ -459,9 +765,17 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
         (OutputFormat::Table, Some(c)) => println!("{}", c.to_table()),
         (OutputFormat::Table, None) => println!("{md}"),
     }
+    if let Some(c) = report
+        .comparison
+        .as_ref()
+        .filter(|c| c.verdict == Verdict::Undecided)
+    {
+        eprintln!("error: the gate cannot decide: {}", c.notes.join("; "));
+    }
     eprintln!(
-        "gate took {:.1} s; run directory: {}",
+        "gate took {:.1} s (instructions {:.1} s); run directory: {}",
         report.elapsed_s,
+        report.instructions_s,
         dir.display()
     );
     Ok(code)
@@ -492,6 +806,14 @@ mod tests {
             cold(2, 1.0, "error"),
         ];
         assert_eq!(round_inits(&samples), vec![2.0, 4.0]);
+        // Paired with a reference that has rounds 1 and 2: only round 1 pairs.
+        let reference = vec![cold(1, 3.0, "success"), cold(2, 1.5, "success")];
+        let paired = paired_rounds(&samples, Some(&reference));
+        assert_eq!(paired.function, vec![4.0]);
+        assert_eq!(paired.reference, vec![3.0]);
+        let alone = paired_rounds(&samples, None);
+        assert_eq!(alone.function, vec![2.0, 4.0]);
+        assert!(!alone.paired());
         let mut warm = cold(3, 0.5, "success");
         warm.cold = false;
         assert!(round_inits(&[warm]).is_empty());

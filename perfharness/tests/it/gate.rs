@@ -1,7 +1,9 @@
-//! The init-duration gate end to end against the emulator: a baseline is
-//! recorded, an unchanged function passes, a function whose init is 50 ms
-//! slower fails with exit status 1, and too few valid samples is exit 2.
-//! The emulator's fixture stands in for the function (with
+//! The init gate end to end against the emulator, both tiers: a baseline
+//! is recorded, an unchanged function passes both, init work worth +1 % of
+//! the init's instructions fails the instruction tier, a 5 ms init wait
+//! fails the wall tier (and passes the instruction tier), a missing
+//! Valgrind is an error, and too few valid samples is exit 2. The emulator's
+//! fixture stands in for the function (with `FIXTURE_INIT_SPIN_ITERS` and
 //! `FIXTURE_INIT_SLEEP_MS`) and for the reference no-op function.
 
 use crate::support;
@@ -40,7 +42,7 @@ async fn emulator_with(
 }
 
 /// Runs `perfharness gate` in-process (the binary's own parse and run) and
-/// returns its exit status and, on exit 2, the error line.
+/// returns its exit status and, on an error, the error line.
 async fn gate(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u8, String) {
     let mut argv: Vec<String> = [
         "perfharness",
@@ -52,7 +54,7 @@ async fn gate(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u
         "--endpoint-url",
         endpoint,
         "--samples",
-        "10",
+        "12",
         "--repeat",
         "2",
         "--log-source",
@@ -77,6 +79,7 @@ async fn gate(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u
     match perfharness::cli::run(cli).await {
         Ok(code) if code == ExitCode::SUCCESS => (0, String::new()),
         Ok(code) if code == ExitCode::from(1) => (1, String::new()),
+        Ok(code) if code == ExitCode::from(2) => (2, "undecided".into()),
         Ok(code) => panic!("unexpected exit status {code:?}"),
         Err(e) => (2, format!("{e:#}")),
     }
@@ -86,78 +89,196 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The instruction tier's options for the fixture: its binary, three
+/// counting runs.
+async fn counting(extra: &[&'static str]) -> Vec<String> {
+    let fixture = support::fixture_bin().await;
+    let mut v = vec![
+        "--binary".to_string(),
+        fixture.display().to_string(),
+        "--count-runs".to_string(),
+        "3".to_string(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The wall tier's limit in these tests: 12 rounds of best-of-2 on a loaded
+/// 2-core CI machine give a wide interval, so the unchanged case gets a
+/// limit its interval stays under; a 5 ms wait on the fixture's ~2 ms init
+/// moves the ratio some 3.5-fold, whose interval still lies wholly above it.
+const WALL_LIMIT: &str = "100%";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gate_passes_unchanged_and_fails_a_slower_init() {
+async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("baseline.json");
 
+    // Baseline: both tiers.
     let emu = emulator_with(&[], &[]).await;
     let url = emu.endpoint_url();
-    let (code, err) = gate(
-        &url,
-        &baseline,
-        &dir.path().join("run0"),
-        &["--update-baseline"],
-    )
-    .await;
+    let args = counting(&["--update-baseline"]).await;
+    let (code, err) = gate(&url, &baseline, &dir.path().join("run0"), &strs(&args)).await;
     assert_eq!(code, 0, "update-baseline failed: {err}");
     let b = read_json(&baseline);
+    assert_eq!(b["schema"], 2);
     assert_eq!(b["function"], SUBJECT);
     assert_eq!(b["reference"], REFERENCE);
     assert_eq!(b["mode"], "ratio");
-    assert_eq!(b["init"]["function"]["n"], 10);
     assert_eq!(b["repeat"], 2);
-    assert!(b["init"]["ratio"]["p50"].as_f64().unwrap() > 0.0);
-    assert!(b["machine"]["cpus"].as_u64().unwrap() >= 1);
-
-    // Unchanged: the same binary on both sides. The limit is far wider than
-    // the CLI's default because a dozen samples on a loaded 2-core CI machine
-    // can swing by more than 100%; a 50 ms slower init (below) moves the
-    // ratio some twentyfold, so the same wide limit still fails it.
-    let (code, err) = gate(
-        &url,
-        &baseline,
-        &dir.path().join("run1"),
-        &["--max-regression", "300%"],
-    )
-    .await;
-    let report = read_json(&dir.path().join("run1/report.json"));
-    assert_eq!(
-        code, 0,
-        "unchanged function failed the gate: {err}\n{:#}",
-        report["comparison"]
+    assert_eq!(b["rounds"]["function"].as_array().unwrap().len(), 12);
+    assert_eq!(b["rounds"]["reference"].as_array().unwrap().len(), 12);
+    let base_count = b["instructions"]["total"].as_u64().unwrap();
+    assert!(base_count > 100_000, "{}", b["instructions"]);
+    assert_eq!(b["instructions"]["runs"].as_array().unwrap().len(), 3);
+    let phases = b["instructions"]["phases"].as_object().unwrap();
+    assert!(
+        phases["dynamic loading (ld.so)"].as_u64().unwrap() > 0,
+        "{phases:?}"
     );
-    assert_eq!(report["comparison"]["pass"], true);
+    assert_eq!(
+        phases.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        base_count
+    );
+    assert!(b["instructions"]["valgrind"]
+        .as_str()
+        .unwrap()
+        .starts_with("valgrind"));
+    let gate_json = read_json(&dir.path().join("run0/gate.json"));
+    assert_eq!(gate_json["instructions"]["total"], base_count);
+
+    // Unchanged: the same binary, both tiers pass.
+    let args = counting(&["--max-regression", WALL_LIMIT]).await;
+    let (code, err) = gate(&url, &baseline, &dir.path().join("run1"), &strs(&args)).await;
+    let report = read_json(&dir.path().join("run1/report.json"));
+    let c = &report["comparison"];
+    assert_eq!(code, 0, "unchanged function failed the gate: {err}\n{c:#}");
+    assert_eq!(c["verdict"], "pass");
+    assert_eq!(c["instructions"]["verdict"], "pass");
+    assert_eq!(c["wall"]["verdict"], "pass");
+    assert!(
+        c["instructions"]["change"].as_f64().unwrap().abs() < 0.005,
+        "{c:#}"
+    );
     assert_eq!(report["function"]["restore"]["verified"], true);
     assert_eq!(report["reference"]["restore"]["verified"], true);
     let md = std::fs::read_to_string(dir.path().join("run1/report.md")).unwrap();
     assert!(
-        md.contains("| init p50 / reference p50 |") && md.contains("PASS"),
+        md.contains("| instructions | init instructions (exec → first /next) |")
+            && md.contains("| wall | init / reference (median of rounds) |")
+            && md.contains("PASS"),
         "{md}"
+    );
+    assert_eq!(
+        read_json(&dir.path().join("run1/gate.json"))["verdict"],
+        "pass"
     );
     emu.shutdown().await;
 
-    // The function's init is now 50 ms slower; the reference is unchanged.
-    let emu = emulator_with(&[("FIXTURE_INIT_SLEEP_MS", "50")], &[]).await;
+    // Calibration: instructions per iteration of the fixture's init loop.
+    let big = 200_000u64;
+    let emu = emulator_with(&[("FIXTURE_INIT_SPIN_ITERS", "200000")], &[]).await;
+    let args = counting(&["--tiers", "instructions"]).await;
+    let (code, err) = gate(
+        &emu.endpoint_url(),
+        &baseline,
+        &dir.path().join("calibrate"),
+        &strs(&args),
+    )
+    .await;
+    emu.shutdown().await;
+    assert_eq!(code, 1, "{err}");
+    let spun = read_json(&dir.path().join("calibrate/report.json"))["instructions"]["profile"]
+        ["total"]
+        .as_u64()
+        .unwrap();
+    let per_iter = (spun - base_count) as f64 / big as f64;
+    assert!(
+        (2.0..20.0).contains(&per_iter),
+        "{per_iter} instructions per iteration"
+    );
+
+    // Init work worth +1 % of the init's instructions: the instruction tier
+    // fails (default limit 0.5 %) and names the phase it grew in.
+    let iters = ((base_count as f64 * 0.01) / per_iter).ceil() as u64;
+    let iters_s = iters.to_string();
+    let emu = emulator_with(&[("FIXTURE_INIT_SPIN_ITERS", &iters_s)], &[]).await;
+    let args = counting(&["--tiers", "instructions"]).await;
     let (code, err) = gate(
         &emu.endpoint_url(),
         &baseline,
         &dir.path().join("run2"),
-        &["--max-regression", "300%"],
+        &strs(&args),
     )
     .await;
     emu.shutdown().await;
-    let report = read_json(&dir.path().join("run2/report.json"));
+    let c = read_json(&dir.path().join("run2/report.json"))["comparison"].clone();
     assert_eq!(
         code, 1,
-        "a 50 ms slower init passed the gate: {err}\n{:#}",
-        report["comparison"]
+        "+1 % init instructions passed the gate: {err}\n{c:#}"
+    );
+    assert_eq!(c["instructions"]["verdict"], "fail");
+    let change = c["instructions"]["change"].as_f64().unwrap();
+    assert!((0.008..0.013).contains(&change), "change {change}");
+    assert_eq!(
+        c["instructions"]["largest_growth"][0], "function code, logging and its libraries",
+        "{c:#}"
     );
     assert!(std::fs::read_to_string(dir.path().join("run2/report.md"))
         .unwrap()
         .contains("FAIL"));
-    assert_eq!(report["comparison"]["pass"], false);
-    assert!(report["function"]["figures"]["p50_ms"].as_f64().unwrap() >= 50.0);
+
+    // A 5 ms init wait: the wall tier fails, the instruction tier passes.
+    let emu = emulator_with(&[("FIXTURE_INIT_SLEEP_MS", "5")], &[]).await;
+    let args = counting(&["--max-regression", WALL_LIMIT]).await;
+    let (code, err) = gate(
+        &emu.endpoint_url(),
+        &baseline,
+        &dir.path().join("run3"),
+        &strs(&args),
+    )
+    .await;
+    emu.shutdown().await;
+    let report = read_json(&dir.path().join("run3/report.json"));
+    let c = &report["comparison"];
+    assert_eq!(code, 1, "a 5 ms init wait passed the gate: {err}\n{c:#}");
+    assert_eq!(c["wall"]["verdict"], "fail", "{c:#}");
+    assert!(c["wall"]["low"].as_f64().unwrap() > 1.0, "{c:#}");
+    assert_eq!(c["instructions"]["verdict"], "pass", "{c:#}");
+    assert!(report["function"]["figures"]["p50_ms"].as_f64().unwrap() >= 5.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_valgrind_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let emu = emulator_with(&[], &[]).await;
+    let url = emu.endpoint_url();
+    for (valgrind, says) in [
+        (
+            "/nonexistent/bin/valgrind",
+            "/nonexistent/bin/valgrind does not exist",
+        ),
+        (
+            "valgrind-that-is-not-installed",
+            "no valgrind-that-is-not-installed in PATH",
+        ),
+    ] {
+        let out = dir.path().join("run");
+        let args = counting(&["--valgrind", valgrind, "--update-baseline"]).await;
+        let (code, err) = gate(&url, &baseline, &out, &strs(&args)).await;
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("apt-get install valgrind"), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert!(!baseline.exists(), "a baseline was written without a count");
+        assert!(!out.join("gate.json").exists());
+    }
+    emu.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
