@@ -175,18 +175,21 @@ pub struct BenchArgs {
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Cold samples (each a forced new execution environment).
-    #[arg(long = "cold", value_name = "N", default_value_t = 20)]
-    pub cold_samples: usize,
-    /// Sequential warm samples; the same number again runs in parallel when --concurrency > 1.
-    #[arg(long = "warm", value_name = "N", default_value_t = 100)]
-    pub warm_samples: usize,
-    /// Parallel invokes in the concurrent warm phase (1 skips it).
-    #[arg(long, value_name = "C", default_value_t = 4)]
-    pub concurrency: usize,
+    /// Cold samples (each a forced new execution environment) [default: 20 with --local, 5 on AWS].
+    #[arg(long = "cold", value_name = "N")]
+    pub cold_samples: Option<usize>,
+    /// Sequential warm samples; the same number again runs in parallel when --concurrency > 1 [default: 100 with --local, 20 on AWS].
+    #[arg(long = "warm", value_name = "N")]
+    pub warm_samples: Option<usize>,
+    /// Parallel invokes in the concurrent warm phase (1 skips it) [default: 4 with --local, 1 on AWS].
+    #[arg(long, value_name = "C")]
+    pub concurrency: Option<usize>,
     /// Times a cold sample is re-forced when the invoke after a forced update was warm.
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub max_reforce: u32,
+    /// The benchmark stack (AWS) or the real tenant.
+    #[command(flatten)]
+    pub vanta: crate::bench::VantaArgs,
 }
 
 /// Options of `report`.

@@ -91,6 +91,50 @@ impl ConfigGuard {
         &self.snapshot
     }
 
+    /// Sets the function's environment to the original one changed by
+    /// `overrides` (`None` removes a variable) and waits for the update; the
+    /// original comes back with [`ConfigGuard::restore`].
+    pub async fn apply_environment(
+        &self,
+        session: &Session,
+        overrides: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), HarnessError> {
+        let mut env = self.snapshot.environment.clone();
+        for (k, v) in overrides {
+            match v {
+                Some(v) => env.insert(k.clone(), v.clone()),
+                None => env.remove(k),
+            };
+        }
+        if env == self.snapshot.environment {
+            return Ok(());
+        }
+        let before = get_configuration(session)
+            .await?
+            .revision_id()
+            .map(str::to_string);
+        retry_control(session, || async {
+            session
+                .lambda
+                .update_function_configuration()
+                .function_name(&session.function)
+                .environment(
+                    aws_sdk_lambda::types::Environment::builder()
+                        .set_variables(Some(
+                            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        ))
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| from_sdk("UpdateFunctionConfiguration", e))
+        })
+        .await?;
+        wait_until_updated(session, before.as_deref()).await?;
+        Ok(())
+    }
+
     /// Puts back every field that differs (after any update in progress has
     /// settled), waits for the update, and verifies with a fresh read.
     pub async fn restore(&self, session: &Session) -> Result<RestoreReport, HarnessError> {
@@ -188,9 +232,27 @@ where
     Guarded { result, restore }
 }
 
-/// A future that resolves on Ctrl-C (never, if the handler cannot be set).
+/// A future that resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what CI
+/// runners and `kill` send); never, if no handler can be set.
 pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = int => {}
+        _ = term => {}
     }
 }

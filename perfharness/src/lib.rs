@@ -1,6 +1,8 @@
 //! perfharness: cold, warm and load benchmarks of AWS Lambda functions from
 //! their REPORT lines, against AWS or the local emulator with the same code.
 //!
+//! - [`bench`]: the benchmark stack a run against AWS uses (mock-vanta,
+//!   benchmark bucket) and the default sample counts.
 //! - [`cli`]: the command line ([`cli::CommonArgs`] is shared by every
 //!   measuring subcommand).
 //! - [`session`]: SDK clients (timed invokes without retries, control plane
@@ -18,6 +20,7 @@
 //! - [`load`], [`power`], [`gate`]: load tests, memory sweeps and the CI
 //!   regression gate, built on the same drivers.
 
+pub mod bench;
 pub mod cli;
 pub mod config_guard;
 pub mod cost;

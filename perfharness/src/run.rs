@@ -2,6 +2,7 @@
 //! the configuration guard, fetch missing REPORTs, compute, check targets,
 //! write and print the reports, and choose the exit status.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,35 +61,45 @@ pub struct Plan {
     pub log_source: LogSource,
     /// Logs polling bound.
     pub logs_timeout: Duration,
+    /// Environment changes applied for the duration of the run, under the
+    /// configuration guard (the benchmark stack; `None` removes a variable).
+    pub env_overrides: BTreeMap<String, Option<String>>,
 }
 
 impl Plan {
     /// The plan of a command line.
     pub fn from_args(args: &BenchArgs, mode: Mode) -> Result<Plan, HarnessError> {
-        if args.concurrency == 0 {
+        let counts = crate::bench::counts(
+            args.common.local,
+            args.cold_samples,
+            args.warm_samples,
+            args.concurrency,
+        );
+        if counts.concurrency == 0 {
             return Err(HarnessError::Usage(
                 "--concurrency must be at least 1".into(),
             ));
         }
-        if mode != Mode::Warm && args.cold_samples == 0 && mode == Mode::Cold {
+        if mode != Mode::Warm && counts.cold == 0 && mode == Mode::Cold {
             return Err(HarnessError::Usage(
                 "--cold must be at least 1 for `cold`".into(),
             ));
         }
-        if mode == Mode::Warm && args.warm_samples == 0 {
+        if mode == Mode::Warm && counts.warm == 0 {
             return Err(HarnessError::Usage(
                 "--warm must be at least 1 for `warm`".into(),
             ));
         }
         Ok(Plan {
             mode,
-            cold: args.cold_samples,
-            warm: args.warm_samples,
-            concurrency: args.concurrency,
+            cold: if mode == Mode::Warm { 0 } else { counts.cold },
+            warm: if mode == Mode::Cold { 0 } else { counts.warm },
+            concurrency: counts.concurrency,
             max_reforce: args.max_reforce,
             payload: args.common.payload_bytes()?,
             log_source: args.common.log_source,
             logs_timeout: args.common.logs_timeout,
+            env_overrides: BTreeMap::new(),
         })
     }
 }
@@ -113,9 +124,21 @@ pub async fn bench(args: &BenchArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let targets_file = (!targets.is_empty() || targets_path.as_os_str() != "none")
         .then(|| targets_path.display().to_string());
     let prices = common.price_table()?;
-    let plan = Plan::from_args(args, mode)?;
+    let mut plan = Plan::from_args(args, mode)?;
     let out_dir = common.out_dir();
+    if common.local && args.vanta.vanta == Some(crate::bench::Vanta::Real) {
+        return Err(HarnessError::Usage(
+            "--local runs against the in-process mock-vanta; --vanta real is for a deployed function".into(),
+        )
+        .into());
+    }
     let session = Session::connect(common).await?;
+    if !common.local {
+        if let Err(e) = choose_vanta(&session, args, &mut plan).await {
+            session.shutdown().await;
+            return Err(e.into());
+        }
+    }
     let progress = common.output == OutputFormat::Table;
     let measured = measure(
         &session,
@@ -140,6 +163,52 @@ pub async fn bench(args: &BenchArgs, mode: Mode) -> anyhow::Result<ExitCode> {
             .join(", ")
     );
     Ok(exit_code(&report))
+}
+
+/// Against AWS: points the plan at the benchmark stack (`--vanta mock`, the
+/// default), or prints what a `--vanta real` run costs and asks for
+/// confirmation.
+async fn choose_vanta(
+    session: &Session,
+    args: &BenchArgs,
+    plan: &mut Plan,
+) -> Result<(), HarnessError> {
+    let c = crate::driver::get_configuration(session).await?;
+    if !crate::bench::is_vanta_sync(&session.function, &crate::driver::environment_of(&c)) {
+        tracing::info!(
+            "{} has no VANTA_* configuration: measured as it is",
+            session.function
+        );
+        return Ok(());
+    }
+    let invocations = crate::bench::invocations(plan.cold, plan.warm, plan.concurrency);
+    match args.vanta.vanta.unwrap_or(crate::bench::Vanta::Mock) {
+        crate::bench::Vanta::Mock => {
+            let arn = c.function_arn().unwrap_or_default();
+            let stack = crate::bench::resolve(session, &args.vanta, arn).await?;
+            eprintln!(
+                "benchmark stack: {invocations} invocations against mock-vanta at {}, snapshots to s3://{}/{}/ (production configuration restored afterwards; --vanta real for your tenant)",
+                stack.vanta_url, stack.bucket, stack.prefix
+            );
+            plan.env_overrides = stack.overrides();
+        }
+        crate::bench::Vanta::Real => {
+            let estimate = crate::bench::Estimate::new(
+                invocations,
+                plan.cold * plan.max_reforce as usize,
+                &crate::driver::environment_of(&c),
+                &plan.payload,
+                args.vanta.vanta_records,
+            );
+            crate::bench::confirm_real(
+                &estimate,
+                args.vanta.yes,
+                &session.function,
+                crate::bench::interactive(),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The exit status a report calls for: 0 all targets met, 1 a target
@@ -217,6 +286,11 @@ where
     let rec = Recorder::new(progress);
     let malformed = Mutex::new(Vec::new());
     let work = async {
+        if !plan.env_overrides.is_empty() {
+            guard
+                .apply_environment(session, &plan.env_overrides)
+                .await?;
+        }
         if plan.mode != Mode::Warm && plan.cold > 0 {
             crate::driver::cold::run_cold(
                 session,

@@ -2,6 +2,7 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
+mod bench_stack;
 mod perfharness_full;
 mod sync_pyarrow;
 mod template_crosscheck;

@@ -96,6 +96,7 @@ pub fn plan(
         payload: b"{}".to_vec(),
         log_source,
         logs_timeout: Duration::from_secs(20),
+        env_overrides: Default::default(),
     }
 }
 

@@ -1,0 +1,330 @@
+//! `perfharness` against a "deployed" function (the emulator through
+//! `--endpoint-url`, so the AWS code path, not `--local`) uses the benchmark
+//! stack: the real function, configured for production (a Vanta URL nothing
+//! answers, the production bucket and prefix, a production secret), syncs
+//! against mock-vanta into the benchmark bucket during the run, writes
+//! nothing under the production prefix, and gets its production
+//! configuration back afterwards: on success, on SIGINT and on SIGTERM.
+//! `--vanta real` on a non-terminal without `--yes` refuses with the
+//! estimate and changes nothing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use clap::Parser;
+
+const FUNCTION: &str = "vanta-vuln-sync";
+const PROD_BUCKET: &str = "vanta-vuln-data";
+/// The default benchmark bucket for the emulator's account and region.
+const BENCH_BUCKET: &str = "perfharness-bench-123456789012-us-east-1";
+
+fn production_env() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        // Nothing listens here: a sample that reached "production Vanta"
+        // would fail.
+        ("VANTA_BASE_URL".into(), "http://127.0.0.1:9".into()),
+        (
+            "VANTA_CREDENTIALS_SECRET".into(),
+            "vanta-api-credentials".into(),
+        ),
+        ("S3_BUCKET".into(), PROD_BUCKET.into()),
+        ("S3_PREFIX".into(), "vanta".into()),
+        ("VANTA_RATE_LIMIT_PER_MIN".into(), "50".into()),
+    ])
+}
+
+struct Stack {
+    vanta: mock_vanta::ServerHandle,
+    emu: emulator::EmulatorHandle,
+    lambda: aws_sdk_lambda::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        let vanta = mock_vanta::Server::start(mock_vanta::Config {
+            data: mock_vanta::DataConfig {
+                vulnerabilities: 120,
+                remediations: 40,
+                assets: 12,
+                ..Default::default()
+            },
+            ..mock_vanta::Config::default()
+        })
+        .await
+        .unwrap();
+        let bin = perfharness::local::ensure_binary("vanta-vuln-sync", "function", FUNCTION)
+            .await
+            .expect("the vanta-vuln-sync release binary");
+        let mut spec = emulator::lambda::FunctionSpec::new(FUNCTION, bin);
+        spec.timeout_s = 60;
+        spec.memory_mb = 512;
+        spec.environment = production_env();
+        let emu = emulator::Emulator::start(emulator::EmulatorConfig {
+            functions: vec![spec],
+            ..emulator::EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(emu.endpoint_url())
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        for b in [PROD_BUCKET, BENCH_BUCKET] {
+            s3.create_bucket().bucket(b).send().await.unwrap();
+        }
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(perfharness::bench::MOCK_SECRET)
+            .secret_string(r#"{"client_id":"vci_mock","client_secret":"vcs_mock"}"#)
+            .send()
+            .await
+            .unwrap();
+        Stack {
+            vanta,
+            emu,
+            lambda: aws_sdk_lambda::Client::new(&sdk),
+            s3,
+        }
+    }
+
+    async fn env(&self) -> BTreeMap<String, String> {
+        let c = self
+            .lambda
+            .get_function_configuration()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .unwrap();
+        c.environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    async fn keys(&self, bucket: &str) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+
+    async fn shutdown(self) {
+        self.emu.shutdown().await;
+        self.vanta.shutdown().await;
+    }
+}
+
+async fn perfharness_binary() -> PathBuf {
+    perfharness::local::ensure_binaries(&[perfharness::local::Binary {
+        package: "perfharness",
+        dir: "perfharness",
+        bin: "perfharness",
+    }])
+    .await
+    .expect("the perfharness release binary")
+    .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_against_aws_uses_the_benchmark_stack_and_restores_production() {
+    let stack = Stack::start().await;
+    let endpoint = stack.emu.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cli = perfharness::cli::Cli::try_parse_from([
+        "perfharness",
+        "full",
+        "--function",
+        FUNCTION,
+        "--endpoint-url",
+        &endpoint,
+        "--cold",
+        "2",
+        "--warm",
+        "3",
+        "--bench-vanta-url",
+        &stack.vanta.base_url(),
+        "--log-source",
+        "tail",
+        "--targets",
+        "none",
+        "--output",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let code = perfharness::cli::run(cli).await.expect("the run completes");
+    assert_eq!(code, ExitCode::SUCCESS);
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["outcome"]["status"], "completed");
+    let samples = report["samples"].as_array().unwrap();
+    // 2 cold, 1 warm-up, 3 warm; --concurrency defaults to 1 against AWS.
+    assert_eq!(samples.len(), 6, "{samples:?}");
+    for s in samples {
+        // Production Vanta (port 9) answers nothing: success means the
+        // sample synced against the mock.
+        assert_eq!(s["status"], "success", "{s}");
+    }
+    assert_eq!(report["restore"]["verified"], true, "{}", report["restore"]);
+    assert_eq!(stack.env().await, production_env());
+
+    assert!(
+        stack.keys(PROD_BUCKET).await.is_empty(),
+        "nothing may be written to the production bucket"
+    );
+    let bench = stack.keys(BENCH_BUCKET).await;
+    assert!(
+        bench.contains(&"perfharness-bench/latest.json".to_string()),
+        "{bench:?}"
+    );
+    assert!(
+        bench.iter().all(|k| k.starts_with("perfharness-bench/")),
+        "{bench:?}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_and_sigterm_restore_the_production_configuration() {
+    let bin = perfharness_binary().await;
+    let stack = Stack::start().await;
+    let endpoint = stack.emu.endpoint_url();
+    let mock_url = stack.vanta.base_url();
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let child = tokio::process::Command::new(&bin)
+            .args(["cold", "--function", FUNCTION, "--endpoint-url", &endpoint])
+            .args(["--cold", "500", "--bench-vanta-url", &mock_url])
+            .args([
+                "--log-source",
+                "tail",
+                "--targets",
+                "none",
+                "--output",
+                "json",
+            ])
+            .arg("--out")
+            .arg(dir.path().join("run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // Wait until the benchmark configuration is in place (the run is
+        // under way), then signal.
+        let mut applied = false;
+        for _ in 0..600 {
+            if stack.env().await.get("VANTA_BASE_URL") == Some(&mock_url) {
+                applied = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(applied, "the benchmark configuration was never applied");
+        let env = stack.env().await;
+        assert_eq!(env.get("S3_BUCKET").map(String::as_str), Some(BENCH_BUCKET));
+        assert_eq!(
+            env.get("S3_PREFIX").map(String::as_str),
+            Some("perfharness-bench")
+        );
+        let pid = child.id().unwrap().to_string();
+        let st = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+            .await
+            .expect("perfharness exits after the signal")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}: {stderr}");
+        assert_eq!(stack.env().await, production_env(), "after SIG{signal}");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("run/report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["outcome"]["status"], "interrupted");
+        assert_eq!(report["restore"]["verified"], true);
+    }
+    assert!(stack.keys(PROD_BUCKET).await.is_empty());
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanta_real_without_yes_on_a_non_terminal_refuses_with_the_estimate() {
+    let bin = perfharness_binary().await;
+    let stack = Stack::start().await;
+    let before = stack
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap()
+        .revision_id()
+        .map(str::to_string);
+    let out = tokio::process::Command::new(&bin)
+        .args(["full", "--function", FUNCTION, "--endpoint-url"])
+        .arg(stack.emu.endpoint_url())
+        .args([
+            "--vanta",
+            "real",
+            "--vanta-records",
+            "2000",
+            "--targets",
+            "none",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The AWS defaults: 5 cold + 1 warm-up + 20 warm.
+    assert!(stderr.contains("26 full syncs"), "{stderr}");
+    // 24 requests a sync (token, 3 first pages, 20 more) at 50 a minute.
+    assert!(stderr.contains("about 624"), "{stderr}");
+    assert!(stderr.contains("at least 12 min"), "{stderr}");
+    assert!(
+        stderr.contains("26 written under the production prefix"),
+        "{stderr}"
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("--yes"), "{stderr}");
+    let after = stack
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap()
+        .revision_id()
+        .map(str::to_string);
+    assert_eq!(before, after, "a refused run changes nothing");
+    assert_eq!(stack.env().await, production_env());
+    stack.shutdown().await;
+}
