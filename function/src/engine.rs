@@ -158,7 +158,7 @@ pub enum SyncError {
     Internal(String),
 }
 
-/// `complete` or `continued`.
+/// `complete`, `continued`, `duplicate` or `already-complete`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Status {
@@ -166,6 +166,14 @@ pub enum Status {
     Complete,
     /// A checkpoint was written and a continuation invoked.
     Continued,
+    /// Another execution of the same step advanced the run first (a
+    /// duplicate delivery or a replay): this one wrote nothing that any
+    /// checkpoint or manifest lists, and stopped. Not an error.
+    Duplicate,
+    /// The run had already committed its snapshot: nothing was changed
+    /// (beyond moving `latest.json` forward if a crash left it behind).
+    #[serde(rename = "already-complete")]
+    AlreadyComplete,
 }
 
 /// Records per record type.
@@ -378,6 +386,9 @@ struct StreamCtx {
     /// `None` for a dry run.
     bucket: Option<Bucket>,
     run_prefix: String,
+    /// This execution's token, part of every part file name it writes, so
+    /// two executions of one step never write the same key.
+    attempt: String,
     as_of: DateTime<Utc>,
     options: SyncOptions,
     /// Set when the checkpoint margin is reached or another stream failed.
@@ -432,8 +443,25 @@ fn parquet_error(dataset: &'static str, e: parquet::errors::ParquetError) -> Syn
     }
 }
 
-fn part_key(run_prefix: &str, dataset: &str, index: usize) -> String {
-    format!("{run_prefix}{dataset}/part-{index:05}.parquet")
+fn part_key(run_prefix: &str, dataset: &str, index: usize, attempt: &str) -> String {
+    format!("{run_prefix}{dataset}/part-{index:05}-{attempt}.parquet")
+}
+
+/// The checkpoint written at the end of invocation `n` of a run (the step
+/// that resumes it is invocation `n + 1`). Its conditional create is what
+/// fences a step: only the execution that creates it advances the run.
+fn checkpoint_key(run_prefix: &str, n: u32) -> String {
+    format!("{run_prefix}_checkpoints/{n:05}.json")
+}
+
+/// Written once the continuation of checkpoint `n` has been invoked, so a
+/// later duplicate knows it need not invoke it again.
+fn continued_key(run_prefix: &str, n: u32) -> String {
+    format!("{run_prefix}_checkpoints/{n:05}.continued")
+}
+
+fn manifest_key(run_prefix: &str) -> String {
+    format!("{run_prefix}_manifest.json")
 }
 
 async fn run_stream<R: SyncRecord>(
@@ -506,7 +534,7 @@ async fn run_stream<R: SyncRecord>(
                 if file.is_none() {
                     let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
                         .map_err(|e| parquet_error(dataset, e))?;
-                    let key = part_key(&ctx.run_prefix, dataset, state.parts.len());
+                    let key = part_key(&ctx.run_prefix, dataset, state.parts.len(), &ctx.attempt);
                     file = Some(OpenPart {
                         writer,
                         upload: bucket.upload(key, ctx.options.part_bytes),
@@ -549,6 +577,15 @@ async fn run_stream<R: SyncRecord>(
         return Err(e);
     }
     Ok(state)
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The sync engine: reusable across invocations of a warm process.
@@ -595,6 +632,12 @@ impl Engine {
             Some(key) => self.load_checkpoint(key).await?,
             None => self.new_run(event.as_of),
         };
+        if event.resume.is_some() {
+            if let Some(outcome) = self.settled(&cp, continuer, started).await? {
+                return Ok(outcome);
+            }
+        }
+        let attempt = format!("{:08x}", fastrand::u32(..));
         if let Some(state) = cp.pacing.take() {
             self.vanta.restore_pacer(&state);
         }
@@ -629,6 +672,7 @@ impl Engine {
             vanta: self.vanta.clone(),
             bucket: (!event.dry_run).then(|| self.bucket.clone()),
             run_prefix: cp.run_prefix.clone(),
+            attempt: attempt.clone(),
             as_of: cp.as_of,
             options: self.options.clone(),
             stop,
@@ -645,7 +689,9 @@ impl Engine {
             ctx.clone(),
             cp.vulnerable_assets.clone(),
         ));
-        let (v, r, a) = (v.await, r.await, a.await);
+        // Dropping this invocation (a caller gave up on it) stops its streams.
+        let (mut v, mut r, mut a) = (AbortOnDrop(v), AbortOnDrop(r), AbortOnDrop(a));
+        let (v, r, a) = ((&mut v.0).await, (&mut r.0).await, (&mut a.0).await);
         if let Some(w) = watcher {
             w.abort();
         }
@@ -684,24 +730,217 @@ impl Engine {
             stored: if event.dry_run { 0 } else { fetched.total() },
             stats: cp.stats(),
         };
-        if complete {
-            if !event.dry_run {
-                self.commit(&mut cp).await?;
+        if event.dry_run {
+            if !complete {
+                return Err(SyncError::DryRunOutOfTime);
             }
-        } else if event.dry_run {
-            return Err(SyncError::DryRunOutOfTime);
         } else {
-            let key = format!("{}_checkpoints/{:05}.json", cp.run_prefix, cp.invocations);
+            if complete {
+                // The final checkpoint lists a file for every dataset.
+                let prefix = cp.run_prefix.clone();
+                self.ensure_a_file::<Vulnerability>(
+                    &mut cp.vulnerabilities.parts,
+                    &prefix,
+                    &attempt,
+                )
+                .await?;
+                self.ensure_a_file::<Remediation>(&mut cp.remediations.parts, &prefix, &attempt)
+                    .await?;
+                self.ensure_a_file::<VulnerableAsset>(
+                    &mut cp.vulnerable_assets.parts,
+                    &prefix,
+                    &attempt,
+                )
+                .await?;
+            }
+            // The fence: of the executions of this step, the one that creates
+            // the next checkpoint advances the run; the others stop.
+            let key = checkpoint_key(&cp.run_prefix, cp.invocations);
             cp.pacing = self.vanta.pacer_state();
             let body = serde_json::to_vec(&cp).map_err(|e| SyncError::Internal(e.to_string()))?;
-            self.bucket.put(&key, body, "application/json").await?;
-            continuer.continue_with(json!({"resume": key})).await?;
-            tracing::info!(checkpoint = %key, records = counts.total(), "checkpoint written; continuing in a new invocation");
-            outcome.status = Status::Continued;
-            outcome.checkpoint = Some(key);
+            if !self.bucket.put_new(&key, body, "application/json").await? {
+                tracing::warn!(
+                    checkpoint = %key,
+                    "another execution of this step wrote its checkpoint first (a duplicate delivery); stopping without effect"
+                );
+                self.discard_parts(&cp, &attempt).await;
+                outcome.status = Status::Duplicate;
+                outcome.stored = 0;
+                outcome.duration_ms = started.elapsed().as_millis() as u64;
+                return Ok(outcome);
+            }
+            if complete {
+                self.commit(&cp).await?;
+            } else {
+                self.continue_run(&cp, continuer).await?;
+                tracing::info!(checkpoint = %key, records = counts.total(), "checkpoint written; continuing in a new invocation");
+                outcome.status = Status::Continued;
+                outcome.checkpoint = Some(key);
+            }
         }
         outcome.duration_ms = started.elapsed().as_millis() as u64;
         Ok(outcome)
+    }
+
+    /// Invokes the continuation of checkpoint `cp`, then records that it did.
+    async fn continue_run(&self, cp: &Checkpoint, continuer: &Continuer) -> Result<(), SyncError> {
+        let key = checkpoint_key(&cp.run_prefix, cp.invocations);
+        continuer.continue_with(json!({ "resume": key })).await?;
+        self.bucket
+            .put_new(
+                &continued_key(&cp.run_prefix, cp.invocations),
+                Vec::new(),
+                "text/plain",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the step that resumes `cp` was already taken: the run has
+    /// committed (`already-complete`, after moving `latest.json` forward if a
+    /// crash left it behind, or finishing a commit a crash cut short), or
+    /// another execution wrote the next checkpoint (`duplicate`; if that
+    /// execution may have died before invoking its continuation, it is
+    /// invoked here, which is safe because every step is fenced).
+    async fn settled(
+        &self,
+        cp: &Checkpoint,
+        continuer: &Continuer,
+        started: Instant,
+    ) -> Result<Option<SyncOutcome>, SyncError> {
+        let manifest_key = manifest_key(&cp.run_prefix);
+        if let Some((bytes, _)) = self.bucket.get_tagged(&manifest_key).await? {
+            let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                SyncError::Internal(format!("{manifest_key} is not valid JSON: {e}"))
+            })?;
+            self.advance_latest(&manifest, &manifest_key).await?;
+            tracing::info!(run_id = %cp.run_id, manifest = %manifest_key, "the run has already committed its snapshot; nothing to do");
+            return Ok(Some(self.settled_outcome(
+                cp,
+                Status::AlreadyComplete,
+                started,
+            )));
+        }
+        let next_key = checkpoint_key(&cp.run_prefix, cp.invocations + 1);
+        let Some((bytes, _)) = self.bucket.get_tagged(&next_key).await? else {
+            return Ok(None);
+        };
+        let next: Checkpoint =
+            serde_json::from_slice(&bytes).map_err(|e| SyncError::CheckpointInvalid {
+                bucket: self.bucket.name().to_owned(),
+                key: next_key.clone(),
+                reason: e.to_string(),
+            })?;
+        if next.all_done() {
+            tracing::info!(checkpoint = %next_key, "the run's final checkpoint exists; finishing its commit");
+            self.commit(&next).await?;
+            return Ok(Some(self.settled_outcome(
+                &next,
+                Status::AlreadyComplete,
+                started,
+            )));
+        }
+        if !self
+            .bucket
+            .exists(&continued_key(&cp.run_prefix, next.invocations))
+            .await?
+        {
+            tracing::warn!(checkpoint = %next_key, "the next checkpoint exists but its continuation may never have been invoked; invoking it");
+            self.continue_run(&next, continuer).await?;
+        }
+        tracing::warn!(checkpoint = %next_key, "another execution already took this step (a duplicate delivery or a replay); stopping without effect");
+        Ok(Some(self.settled_outcome(
+            &next,
+            Status::Duplicate,
+            started,
+        )))
+    }
+
+    fn settled_outcome(&self, cp: &Checkpoint, status: Status, started: Instant) -> SyncOutcome {
+        SyncOutcome {
+            status,
+            run_id: cp.run_id.clone(),
+            snapshot: Some(format!("s3://{}/{}", self.bucket.name(), cp.run_prefix)),
+            dry_run: false,
+            counts: cp.counts(),
+            pages: cp.pages(),
+            retries: cp.retries,
+            rate_limited: cp.rate_limited,
+            rate_limited_now: 0,
+            duration_ms: started.elapsed().as_millis() as u64,
+            statistics: cp.stats().headline(),
+            checkpoint: None,
+            invocation: cp.invocations,
+            as_of: cp.as_of.to_rfc3339_opts(SecondsFormat::Millis, true),
+            fetched: Counts::default(),
+            stored: 0,
+            stats: cp.stats(),
+        }
+    }
+
+    /// Deletes the part files this execution wrote (it lost its step, so no
+    /// checkpoint or manifest will ever list them).
+    async fn discard_parts(&self, cp: &Checkpoint, attempt: &str) {
+        let suffix = format!("-{attempt}.parquet");
+        let keys = cp
+            .vulnerabilities
+            .parts
+            .iter()
+            .chain(&cp.remediations.parts)
+            .chain(&cp.vulnerable_assets.parts)
+            .map(|p| &p.key)
+            .filter(|k| k.ends_with(&suffix));
+        for key in keys {
+            self.bucket.delete_quietly(key).await;
+        }
+    }
+
+    /// Moves `latest.json` to the snapshot of `manifest` if that snapshot is
+    /// newer (by `asOf`, then run id) than the one it names: compare-and-swap
+    /// on its ETag, retried when another writer got in between, so it only
+    /// ever moves forward.
+    async fn advance_latest(&self, manifest: &Value, manifest_key: &str) -> Result<(), SyncError> {
+        let latest = json!({
+            "runId": manifest["runId"],
+            "snapshot": manifest["snapshot"],
+            "manifest": manifest_key,
+            "asOf": manifest["asOf"],
+            "completedAt": manifest["completedAt"],
+            "counts": manifest["counts"],
+        });
+        let ours = latest_order(&latest).ok_or_else(|| {
+            SyncError::Internal(format!("{manifest_key} has no valid asOf and runId"))
+        })?;
+        let key = join_key(&self.prefix, "latest.json");
+        for _ in 0..20 {
+            let written = match self.bucket.get_tagged(&key).await? {
+                None => {
+                    self.bucket
+                        .put_new(&key, pretty(&latest), "application/json")
+                        .await?
+                }
+                Some((bytes, etag)) => {
+                    let current = serde_json::from_slice::<Value>(&bytes)
+                        .ok()
+                        .and_then(|v| latest_order(&v));
+                    if let Some(current) = current.filter(|c| *c >= ours) {
+                        if current != ours {
+                            tracing::info!(latest_as_of = %current.0, latest_run = %current.1, "latest.json names a newer snapshot; left as it is");
+                        }
+                        return Ok(());
+                    }
+                    self.bucket
+                        .put_if_match(&key, pretty(&latest), "application/json", &etag)
+                        .await?
+                }
+            };
+            if written {
+                return Ok(());
+            }
+        }
+        Err(SyncError::Internal(format!(
+            "{key} kept changing under 20 compare-and-swap attempts"
+        )))
     }
 
     fn new_run(&self, as_of: Option<DateTime<Utc>>) -> Checkpoint {
@@ -759,18 +998,13 @@ impl Engine {
     }
 
     /// Parts are all written; now `stats.json`, `_manifest.json`, `latest.json`.
-    async fn commit(&self, cp: &mut Checkpoint) -> Result<(), SyncError> {
-        self.ensure_a_file::<Vulnerability>(&mut cp.vulnerabilities.parts, &cp.run_prefix)
-            .await?;
-        self.ensure_a_file::<Remediation>(&mut cp.remediations.parts, &cp.run_prefix)
-            .await?;
-        self.ensure_a_file::<VulnerableAsset>(&mut cp.vulnerable_assets.parts, &cp.run_prefix)
-            .await?;
-
+    /// Idempotent: every object is created only if absent, so a second
+    /// commit of the same final checkpoint changes nothing.
+    async fn commit(&self, cp: &Checkpoint) -> Result<(), SyncError> {
         let stats_key = format!("{}stats.json", cp.run_prefix);
         let doc = cp.stats().document(cp.as_of);
         self.bucket
-            .put(&stats_key, pretty(&doc), "application/json")
+            .put_new(&stats_key, pretty(&doc), "application/json")
             .await?;
 
         let completed = Utc::now();
@@ -785,8 +1019,8 @@ impl Engine {
                 files.push(json!({"dataset": dataset, "key": p.key, "sizeBytes": p.size_bytes, "rows": p.rows}));
             }
         }
-        let manifest_key = format!("{}_manifest.json", cp.run_prefix);
-        let manifest = json!({
+        let manifest_key = manifest_key(&cp.run_prefix);
+        let mut manifest = json!({
             "schemaVersion": SCHEMA_VERSION,
             "runId": cp.run_id,
             "snapshot": snapshot,
@@ -801,25 +1035,20 @@ impl Engine {
             "stats": stats_key,
             "files": files,
         });
-        self.bucket
-            .put(&manifest_key, pretty(&manifest), "application/json")
-            .await?;
-
-        let latest = json!({
-            "runId": cp.run_id,
-            "snapshot": snapshot,
-            "manifest": manifest_key,
-            "asOf": cp.as_of.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "completedAt": completed.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "counts": cp.counts(),
-        });
-        self.bucket
-            .put(
-                &join_key(&self.prefix, "latest.json"),
-                pretty(&latest),
-                "application/json",
-            )
-            .await?;
+        // The commit point: once the manifest exists, the snapshot is
+        // complete and none of its objects is written again.
+        if !self
+            .bucket
+            .put_new(&manifest_key, pretty(&manifest), "application/json")
+            .await?
+        {
+            tracing::info!(manifest = %manifest_key, "the snapshot was already committed; keeping its manifest");
+            let bytes = self.bucket.get(&manifest_key).await?;
+            manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                SyncError::Internal(format!("{manifest_key} is not valid JSON: {e}"))
+            })?;
+        }
+        self.advance_latest(&manifest, &manifest_key).await?;
         tracing::info!(snapshot = %snapshot, records = cp.counts().total(), "snapshot committed");
         Ok(())
     }
@@ -830,6 +1059,7 @@ impl Engine {
         &self,
         parts: &mut Vec<PartFile>,
         run_prefix: &str,
+        attempt: &str,
     ) -> Result<(), SyncError> {
         if !parts.is_empty() {
             return Ok(());
@@ -838,11 +1068,11 @@ impl Engine {
         let body = PartWriter::new(R::schema(), self.options.rows_per_row_group)
             .and_then(|w| w.finish())
             .map_err(|e| parquet_error(dataset, e))?;
-        let key = part_key(run_prefix, dataset, 0);
+        let key = part_key(run_prefix, dataset, 0, attempt);
         let size_bytes = body.len() as u64;
-        self.bucket
-            .put(&key, body, "application/vnd.apache.parquet")
-            .await?;
+        let mut upload = self.bucket.upload(key.clone(), self.options.part_bytes);
+        upload.write(body).await?;
+        upload.finish().await?;
         parts.push(PartFile {
             key,
             size_bytes,
@@ -850,6 +1080,12 @@ impl Engine {
         });
         Ok(())
     }
+}
+
+/// `latest.json`'s order: its snapshot's `asOf`, then its run id.
+fn latest_order(v: &Value) -> Option<(DateTime<Utc>, String)> {
+    let as_of = DateTime::parse_from_rfc3339(v["asOf"].as_str()?).ok()?;
+    Some((as_of.with_timezone(&Utc), v["runId"].as_str()?.to_owned()))
 }
 
 fn pretty(v: &Value) -> Vec<u8> {

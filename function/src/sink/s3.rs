@@ -74,6 +74,127 @@ impl Bucket {
         Ok(())
     }
 
+    /// Creates `key` only if it does not exist (`If-None-Match: *`): `true`
+    /// if this call created it, `false` if the key already existed (412) and
+    /// was left as it was. A racing conditional write (409) is retried.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<bool, S3Error> {
+        self.put_conditional(key, body, content_type, None).await
+    }
+
+    /// Replaces `key` only if its ETag is still `etag` (`If-Match`): `true`
+    /// if replaced, `false` if the object changed or vanished meanwhile.
+    pub async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        etag: &str,
+    ) -> Result<bool, S3Error> {
+        self.put_conditional(key, body, content_type, Some(etag))
+            .await
+    }
+
+    async fn put_conditional(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        if_match: Option<&str>,
+    ) -> Result<bool, S3Error> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .client
+                .put_object()
+                .bucket(&self.name)
+                .key(key)
+                .content_type(content_type)
+                .body(ByteStream::from(body.clone()));
+            req = match if_match {
+                Some(etag) => req.if_match(etag),
+                None => req.if_none_match("*"),
+            };
+            match req.send().await {
+                Ok(_) => return Ok(true),
+                Err(e) => match http_status(&e) {
+                    Some(412) => return Ok(false),
+                    // If-Match on a key that is gone: the condition failed.
+                    Some(404) if if_match.is_some() => return Ok(false),
+                    // ConditionalRequestConflict: another conditional write
+                    // raced this one; retry to learn who won.
+                    Some(409) if attempt < 6 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            20 * u64::from(attempt),
+                        ))
+                        .await;
+                    }
+                    _ => return Err(self.error("PutObject", key, e, false)),
+                },
+            }
+        }
+    }
+
+    /// Reads a whole object and its ETag; `None` if it does not exist.
+    pub async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, S3Error> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.error("GetObject", key, e, false)),
+        };
+        let etag = out.e_tag.clone().unwrap_or_default();
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error("GetObject", key, e, false))?;
+        Ok(Some((body.into_bytes().to_vec(), etag)))
+    }
+
+    /// Whether `key` exists (HeadObject).
+    pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) if http_status(&e) == Some(404) => Ok(false),
+            Err(e) => Err(self.error("HeadObject", key, e, false)),
+        }
+    }
+
+    /// Deletes `key`, logging (not returning) a failure: for cleaning up
+    /// objects no snapshot lists.
+    pub async fn delete_quietly(&self, key: &str) {
+        if let Err(e) = self
+            .client
+            .delete_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+        {
+            tracing::warn!(key, error = %DisplayErrorContext(e), "DeleteObject failed");
+        }
+    }
+
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, S3Error> {
         let out = self
@@ -186,13 +307,40 @@ impl Upload {
         Ok(())
     }
 
-    /// Completes the object and returns its size in bytes.
+    /// Completes the object and returns its size in bytes. The object is
+    /// created only if `key` does not exist yet (`If-None-Match: *`), so a
+    /// finished upload never replaces an object: an existing key is an
+    /// error. On any failure a started multipart upload is aborted.
     pub async fn finish(mut self) -> Result<u64, S3Error> {
+        match self.complete().await {
+            Ok(size) => Ok(size),
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn exists_error(&self, operation: &'static str) -> S3Error {
+        S3Error {
+            operation,
+            bucket: self.bucket.name.clone(),
+            key: self.key.clone(),
+            message: "the object already exists (412 PreconditionFailed); part files are never overwritten".into(),
+            not_found: false,
+        }
+    }
+
+    async fn complete(&mut self) -> Result<u64, S3Error> {
         if self.upload_id.is_none() {
             let body = std::mem::take(&mut self.buffer);
-            self.bucket
-                .put(&self.key, body, "application/vnd.apache.parquet")
+            let created = self
+                .bucket
+                .put_new(&self.key, body, "application/vnd.apache.parquet")
                 .await?;
+            if !created {
+                return Err(self.exists_error("PutObject"));
+            }
             return Ok(self.size);
         }
         if !self.buffer.is_empty() {
@@ -200,20 +348,31 @@ impl Upload {
             self.upload_part(last).await?;
         }
         let b = &self.bucket;
-        b.client
+        let done = b
+            .client
             .complete_multipart_upload()
             .bucket(&b.name)
             .key(&self.key)
             .upload_id(self.upload_id.as_deref().unwrap_or_default())
+            .if_none_match("*")
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .set_parts(Some(self.parts.clone()))
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| b.error("CompleteMultipartUpload", &self.key, e, false))?;
-        Ok(self.size)
+            .await;
+        match done {
+            Ok(_) => {
+                // Completed: nothing is left to abort.
+                self.upload_id = None;
+                Ok(self.size)
+            }
+            Err(e) if http_status(&e) == Some(412) => {
+                Err(self.exists_error("CompleteMultipartUpload"))
+            }
+            Err(e) => Err(b.error("CompleteMultipartUpload", &self.key, e, false)),
+        }
     }
 
     /// Abandons the object; a started multipart upload is aborted so S3 does
@@ -234,4 +393,11 @@ impl Upload {
             }
         }
     }
+}
+
+/// The HTTP status of a failed call, when S3 answered.
+fn http_status<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
 }

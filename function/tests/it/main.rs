@@ -2,8 +2,9 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
-mod support;
+mod exactly_once;
 mod lambda_binary;
 mod pacing;
+mod support;
 mod sync_mock;
 mod vanta_client;

@@ -1,0 +1,446 @@
+//! At-least-once in, exactly-once out: duplicate continuations, replays after
+//! the commit, late older runs and killed attempts leave every committed
+//! snapshot complete and exact (each of mock-vanta's records once), and
+//! `latest.json` only moves forward.
+
+use crate::support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use support::*;
+use tokio::time::Instant;
+use vanta_vuln_sync::engine::{Continuer, Engine, Status, SyncOptions};
+use vanta_vuln_sync::event::SyncEvent;
+use vanta_vuln_sync::vanta::model::Page;
+use vanta_vuln_sync::vanta::Endpoint;
+
+const DATASETS: [(&str, Endpoint); 3] = [
+    ("vulnerabilities", Endpoint::Vulnerabilities),
+    ("remediations", Endpoint::Remediations),
+    ("vulnerable_assets", Endpoint::VulnerableAssets),
+];
+
+fn event_at(at: DateTime<Utc>) -> SyncEvent {
+    SyncEvent {
+        as_of: Some(at),
+        ..SyncEvent::default()
+    }
+}
+
+/// Small files and no checkpoint margin: a run with an expired deadline
+/// checkpoints after a page or two per stream.
+fn options() -> SyncOptions {
+    SyncOptions {
+        checkpoint_margin: Duration::ZERO,
+        rows_per_row_group: 500,
+        max_file_bytes: 64 * 1024,
+        ..SyncOptions::default()
+    }
+}
+
+/// Every id mock-vanta serves for `endpoint`, in order, read page by page
+/// (mock-vanta serves the same records to every reader).
+async fn mock_ids(w: &World, endpoint: Endpoint) -> Vec<String> {
+    let client = w.client("vcs_mock");
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page: Page<Value> = client
+            .fetch_page(endpoint, cursor.as_deref())
+            .await
+            .unwrap();
+        ids.extend(
+            page.data
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
+        if !page.has_next_page {
+            return ids;
+        }
+        cursor = page.end_cursor;
+    }
+}
+
+/// The manifest of run `run_id`.
+async fn manifest_of(w: &World, run_id: &str) -> (String, Value) {
+    let keys = w.keys().await;
+    let key = keys
+        .iter()
+        .find(|k| k.ends_with(&format!("/run={run_id}/_manifest.json")))
+        .unwrap_or_else(|| panic!("run {run_id} has no manifest"))
+        .clone();
+    let manifest = w.get_json(&key).await;
+    (key, manifest)
+}
+
+/// The committed snapshot of `run_id` holds each of mock-vanta's records
+/// exactly once (compared id for id, duplicates included), every file the
+/// manifest lists has the size and rows it claims, and no other part file is
+/// left in the run's folders.
+async fn assert_exact(w: &World, run_id: &str) {
+    let (manifest_key, manifest) = manifest_of(w, run_id).await;
+    let run_prefix = manifest_key.trim_end_matches("_manifest.json").to_owned();
+    let files = manifest["files"].as_array().unwrap();
+    let listed: BTreeSet<&str> = files.iter().map(|f| f["key"].as_str().unwrap()).collect();
+    for (dataset, endpoint) in DATASETS {
+        let mut got = Vec::new();
+        for f in files.iter().filter(|f| f["dataset"] == dataset) {
+            let key = f["key"].as_str().unwrap();
+            let bytes = w.get(key).await.unwrap_or_else(|| panic!("{key} missing"));
+            assert_eq!(
+                bytes.len() as u64,
+                f["sizeBytes"].as_u64().unwrap(),
+                "{key}"
+            );
+            let (_, ids) = read_parquet(bytes);
+            assert_eq!(ids.len() as u64, f["rows"].as_u64().unwrap(), "{key} rows");
+            got.extend(ids);
+        }
+        let mut want = mock_ids(w, endpoint).await;
+        assert_eq!(got.len(), want.len(), "{dataset}: rows vs mock records");
+        got.sort();
+        want.sort();
+        assert!(
+            got == want,
+            "{dataset}: the rows are not the mock's records one for one"
+        );
+    }
+    let stray: Vec<String> = w
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with(&run_prefix) && k.ends_with(".parquet"))
+        .filter(|k| !listed.contains(k.as_str()))
+        .collect();
+    assert!(stray.is_empty(), "part files no manifest lists: {stray:?}");
+}
+
+/// Every object under the prefix with its bytes.
+async fn objects(w: &World) -> BTreeMap<String, Bytes> {
+    let mut all = BTreeMap::new();
+    for k in w.keys().await {
+        let bytes = w.get(&k).await.unwrap();
+        all.insert(k, bytes);
+    }
+    all
+}
+
+/// Starts a run with a deadline already passed: it checkpoints at once.
+/// Returns the outcome's run id and the continuation event.
+async fn start_split(
+    engine: &Engine,
+    event: SyncEvent,
+    continuer: &Continuer,
+    queue: &std::sync::Mutex<Vec<Value>>,
+) -> (String, SyncEvent) {
+    let first = engine
+        .run(&event, Some(Instant::now()), continuer)
+        .await
+        .unwrap();
+    assert_eq!(first.status, Status::Continued);
+    let payload = queue.lock().unwrap().pop().expect("a continuation");
+    (first.run_id, SyncEvent::parse(&payload).unwrap())
+}
+
+/// Resumes `event` and every continuation it asks for, without deadline.
+async fn finish(engine: &Engine, mut event: SyncEvent) -> String {
+    let (continuer, queue) = Continuer::collector();
+    loop {
+        let outcome = engine.run(&event, None, &continuer).await.unwrap();
+        match outcome.status {
+            Status::Complete => return outcome.run_id,
+            Status::Continued => {
+                let payload = queue.lock().unwrap().pop().unwrap();
+                event = SyncEvent::parse(&payload).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_executions_of_one_continuation() {
+    let w = World::with_data(data(3_000, 1_000, 150)).await;
+    let a = w.engine("vcs_mock", options());
+    let b = w.engine("vcs_mock", options());
+    let (continuer, queue) = Continuer::collector();
+    let (run_id, resume) = start_split(&a, event_at(w.data.now), &continuer, &queue).await;
+
+    // Both executions start together and run to the end of the run; only
+    // one may commit it.
+    let (ra, rb) = tokio::join!(
+        a.run(&resume, None, &continuer),
+        b.run(&resume, None, &continuer)
+    );
+    let mut statuses = vec![ra.unwrap().status, rb.unwrap().status];
+    statuses.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(statuses, vec![Status::Complete, Status::Duplicate]);
+    assert!(
+        queue.lock().unwrap().is_empty(),
+        "neither started a second chain"
+    );
+    assert_exact(&w, &run_id).await;
+    let latest = w.get_json(&format!("{PREFIX}/latest.json")).await;
+    assert_eq!(latest["runId"], run_id.as_str());
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_duplicate_stops_and_reinvokes_only_a_lost_continuation() {
+    let w = World::with_data(data(3_000, 1_000, 150)).await;
+    let engine = w.engine("vcs_mock", options());
+    let (continuer, queue) = Continuer::collector();
+    let (run_id, resume) = start_split(&engine, event_at(w.data.now), &continuer, &queue).await;
+    // The step runs and continues.
+    let step = engine
+        .run(&resume, Some(Instant::now()), &continuer)
+        .await
+        .unwrap();
+    assert_eq!(step.status, Status::Continued);
+    let next = queue.lock().unwrap().clone();
+    assert_eq!(next.len(), 1);
+    let before = objects(&w).await;
+
+    // A duplicate of the same event afterwards: stops, writes nothing, and
+    // does not invoke the continuation again.
+    let dup = engine.run(&resume, None, &continuer).await.unwrap();
+    assert_eq!(dup.status, Status::Duplicate);
+    assert_eq!(queue.lock().unwrap().len(), 1);
+    assert!(objects(&w).await == before, "a duplicate changed objects");
+
+    // Had the execution died between its checkpoint and its continuation
+    // (no `.continued` record), a duplicate invokes the continuation.
+    let checkpoint = step.checkpoint.clone().unwrap();
+    let marker = checkpoint.replace(".json", ".continued");
+    w.s3.delete_object()
+        .bucket(BUCKET)
+        .key(&marker)
+        .send()
+        .await
+        .unwrap();
+    let dup = engine.run(&resume, None, &continuer).await.unwrap();
+    assert_eq!(dup.status, Status::Duplicate);
+    let queued = queue.lock().unwrap().clone();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0], queued[1], "the same continuation, invoked again");
+
+    // Both deliveries of the continuation: one finishes the run, the other
+    // finds it done.
+    let event = SyncEvent::parse(&queued[0]).unwrap();
+    assert_eq!(finish(&engine, event.clone()).await, run_id);
+    let again = engine.run(&event, None, &continuer).await.unwrap();
+    assert_eq!(again.status, Status::AlreadyComplete);
+    assert_exact(&w, &run_id).await;
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_any_event_after_the_commit_changes_nothing() {
+    let w = World::with_data(data(3_000, 1_000, 150)).await;
+    let engine = w.engine("vcs_mock", options());
+    let (continuer, queue) = Continuer::collector();
+    let mut events = Vec::new();
+    let mut event = event_at(w.data.now);
+    let run_id = loop {
+        let outcome = engine
+            .run(&event, Some(Instant::now()), &continuer)
+            .await
+            .unwrap();
+        if outcome.status == Status::Complete {
+            break outcome.run_id;
+        }
+        assert_eq!(outcome.status, Status::Continued);
+        let payload = queue.lock().unwrap().pop().unwrap();
+        event = SyncEvent::parse(&payload).unwrap();
+        events.push(event.clone());
+    };
+    assert!(events.len() >= 3, "only {} continuations", events.len());
+    assert_exact(&w, &run_id).await;
+    let committed = objects(&w).await;
+
+    // An operator replays every continuation of the run (from the DLQ, or
+    // a delivery hours late): each is `already-complete`, not an error.
+    for event in events.iter().rev().chain(events.iter()) {
+        let outcome = engine.run(event, None, &continuer).await.unwrap();
+        assert_eq!(outcome.status, Status::AlreadyComplete, "{event:?}");
+        assert_eq!(outcome.run_id, run_id);
+    }
+    assert!(queue.lock().unwrap().is_empty(), "no continuation invoked");
+    let after = objects(&w).await;
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        committed.keys().collect::<Vec<_>>()
+    );
+    for (key, bytes) in &committed {
+        assert!(after[key] == *bytes, "{key} changed");
+    }
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_json_only_moves_forward() {
+    let w = World::with_data(data(400, 200, 50)).await;
+    let engine = w.engine("vcs_mock", options());
+    let (continuer, queue) = Continuer::collector();
+    let latest_key = format!("{PREFIX}/latest.json");
+    let hour = chrono::Duration::hours(1);
+
+    // An older run (asOf now-1h) starts first but finishes last.
+    let (old_run, old_resume) =
+        start_split(&engine, event_at(w.data.now - hour), &continuer, &queue).await;
+    let new_run = finish(&engine, event_at(w.data.now)).await;
+    assert_eq!(w.get_json(&latest_key).await["runId"], new_run.as_str());
+    let held = w.get(&latest_key).await.unwrap();
+    assert_eq!(finish(&engine, old_resume).await, old_run);
+    assert!(
+        w.get(&latest_key).await.unwrap() == held,
+        "the older run moved latest.json"
+    );
+    // It still committed a complete snapshot of its own.
+    assert_exact(&w, &old_run).await;
+
+    // Racing commits of runs with different asOf: latest.json ends at the
+    // newest whatever the order the compare-and-swaps land in.
+    let engines: Vec<Engine> = (0..4).map(|_| w.engine("vcs_mock", options())).collect();
+    let runs = engines.iter().enumerate().map(|(i, e)| {
+        let event = event_at(w.data.now + hour * (i as i32 + 1));
+        async move { finish(e, event).await }
+    });
+    let ids = futures_util_join_all(runs).await;
+    let latest = w.get_json(&latest_key).await;
+    assert_eq!(latest["runId"], ids[3].as_str(), "{latest}");
+    assert_eq!(
+        latest["asOf"],
+        (w.data.now + hour * 4)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .as_str()
+    );
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
+/// Runs the futures concurrently on this task and returns their outputs in
+/// order.
+async fn futures_util_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_attempt_leaves_nothing_in_the_snapshot() {
+    let mut config = mock_vanta::Config {
+        data: data(5_000, 1_000, 150),
+        ..mock_vanta::Config::default()
+    };
+    // Slow pages, so the attempt is killed mid-way.
+    config.faults.latency_ms = 10;
+    let w = World::start(config).await;
+    let engine = std::sync::Arc::new(w.engine("vcs_mock", options()));
+    let (continuer, queue) = Continuer::collector();
+    let (run_id, resume) = start_split(&engine, event_at(w.data.now), &continuer, &queue).await;
+    let parts_before: BTreeSet<String> = w
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+
+    // The attempt is killed (its task dropped at an await point) once it has
+    // written a part file of its own.
+    let killed = {
+        let (engine, resume, continuer) = (engine.clone(), resume.clone(), continuer.clone());
+        tokio::spawn(async move { engine.run(&resume, None, &continuer).await })
+    };
+    let orphans = loop {
+        let new: Vec<String> = w
+            .keys()
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet") && !parts_before.contains(k))
+            .collect();
+        if !new.is_empty() {
+            break new;
+        }
+        assert!(
+            !killed.is_finished(),
+            "the attempt finished before it was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    killed.abort();
+    assert!(killed.await.unwrap_err().is_cancelled());
+
+    // Lambda retries the event: the retry completes the run, and the killed
+    // attempt's parts are in no manifest.
+    assert_eq!(finish(&engine, resume).await, run_id);
+    let token = orphans[0]
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .trim_end_matches(".parquet")
+        .to_owned();
+    let (manifest_key, manifest) = manifest_of(&w, &run_id).await;
+    let run_prefix = manifest_key.trim_end_matches("_manifest.json");
+    let listed: BTreeSet<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert!(!listed
+        .iter()
+        .any(|k| k.ends_with(&format!("-{token}.parquet"))));
+    let unlisted: Vec<String> = w
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with(run_prefix) && k.ends_with(".parquet"))
+        .filter(|k| !listed.contains(k.as_str()))
+        .collect();
+    for k in &unlisted {
+        assert!(
+            k.ends_with(&format!("-{token}.parquet")),
+            "{k} is unlisted but not the killed attempt's"
+        );
+        // Removed so `assert_exact` can check that nothing else is stray.
+        w.s3.delete_object()
+            .bucket(BUCKET)
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_exact(&w, &run_id).await;
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
