@@ -3,6 +3,7 @@
 //! file).
 
 mod bench_stack;
+mod bench_template;
 mod perfharness_full;
 mod sync_pyarrow;
 mod template_crosscheck;

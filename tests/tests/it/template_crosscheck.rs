@@ -29,7 +29,7 @@ fn repo_root() -> PathBuf {
 
 /// Lexing and scanning of Rust source, enough to find what the function reads
 /// from the environment and which SDK operations it calls.
-mod rust_source {
+pub(crate) mod rust_source {
     use std::collections::{BTreeMap, BTreeSet, HashMap};
     use std::path::{Path, PathBuf};
 
@@ -534,7 +534,7 @@ mod rust_source {
 }
 
 /// Helpers over the CloudFormation / SAM YAML (short and long intrinsic forms).
-mod cfn {
+pub(crate) mod cfn {
     use serde_yaml_ng::Value;
 
     pub fn load(path: &std::path::Path) -> Value {
@@ -1104,11 +1104,28 @@ fn the_athena_tables_match_the_parquet_the_function_writes() {
                 _ => v.as_str(),
             })
             .unwrap_or_else(|| panic!("{id} has no storage.location.template"));
-        let expected_tail = format!("/snapshots/dt=${{!dt}}/run=${{!run}}/{dataset}/");
+        // A symlink manifest table: the partition location is the folder
+        // where the function writes, at commit, the one text file naming
+        // exactly the manifest's Parquet files (never the snapshot's own
+        // folder, where a failed attempt's parts may lie).
+        let expected_tail = format!("/symlinks/dt=${{!dt}}/run=${{!run}}/{dataset}/");
         assert!(
             location.ends_with(&expected_tail) && location.contains("${S3Prefix}"),
             "{id}'s storage.location.template {location:?} does not follow the function's \
-             layout <prefix>{expected_tail}"
+             symlink layout <prefix>{expected_tail}"
+        );
+        let storage = cfn::get(input, "StorageDescriptor").expect("StorageDescriptor");
+        assert_eq!(
+            cfn::get(storage, "InputFormat").and_then(Value::as_str),
+            Some("org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"),
+            "{id} reads the symlink files, not the snapshot's folder"
+        );
+        assert_eq!(
+            cfn::get(storage, "SerdeInfo")
+                .and_then(|i| cfn::get(i, "SerializationLibrary"))
+                .and_then(Value::as_str),
+            Some("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+            "{id}'s files are Parquet"
         );
 
         let columns: BTreeMap<String, String> = cfn::get(
