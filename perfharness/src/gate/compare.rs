@@ -243,8 +243,8 @@ pub struct Comparison {
 }
 
 /// Compares an instruction count with the baseline's: more than `limit`
-/// growth fails; runs of the same binary that disagree by more than the
-/// limit cannot decide.
+/// growth fails; runs of the same binary that scatter (median absolute
+/// deviation over a quarter of the limit) cannot decide.
 pub fn compare_instructions(
     baseline: &InstructionBaseline,
     now: &Counts,
@@ -254,10 +254,15 @@ pub fn compare_instructions(
     let b = baseline.total;
     let n = now.profile.total;
     let change = n as f64 / b.max(1) as f64 - 1.0;
-    let verdict = if now.spread > limit {
+    // The median run is compared; it is in doubt only when the runs
+    // around it scatter: their median absolute deviation (one run's jitter
+    // on a busy machine does not move it) must stay under a quarter of the
+    // limit.
+    let dispersion = median_deviation(&now.runs);
+    let verdict = if dispersion > limit / 4.0 {
         notes.push(format!(
-            "instructions: runs of the same binary differ by {:.3}% (more than the {:.2}% limit): the count is not deterministic here, so the tier cannot decide; see the profiles (--keep-profile)",
-            now.spread * 100.0,
+            "instructions: runs of the same binary scatter by {:.3}% (median absolute deviation; more than a quarter of the {:.2}% limit): the count is not deterministic here, so the tier cannot decide; see the profiles (--keep-profile)",
+            dispersion * 100.0,
             limit * 100.0
         ));
         Verdict::Undecided
@@ -340,6 +345,17 @@ pub fn compare_instructions(
         crates: now.profile.crates.iter().take(20).cloned().collect(),
     };
     (rows, outcome)
+}
+
+/// The runs' median absolute deviation from their median, as a fraction of
+/// the median (0 for fewer than two runs).
+pub fn median_deviation(runs: &[u64]) -> f64 {
+    let v: Vec<f64> = runs.iter().map(|&r| r as f64).collect();
+    let Some(m) = super::wall::median(v.clone()).filter(|m| *m > 0.0) else {
+        return 0.0;
+    };
+    let d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    super::wall::median(d).unwrap_or(0.0) / m
 }
 
 /// Compares the wall tier's rounds with the baseline's (after checking that
@@ -766,6 +782,21 @@ mod tests {
         );
         assert_eq!(o.verdict, Verdict::Undecided);
         assert!(notes[0].contains("not deterministic"), "{notes:?}");
+        // One run off among five does not put the median in doubt.
+        let mut notes = Vec::new();
+        let (_, o) = compare_instructions(
+            &instr_baseline(),
+            &counts(
+                600_000,
+                400_000,
+                &[1_000_000, 1_000_000, 1_000_100, 1_009_000, 999_950],
+            ),
+            0.005,
+            &mut notes,
+        );
+        assert_eq!(o.verdict, Verdict::Pass, "{notes:?}");
+        assert!((median_deviation(&[1, 1, 1, 2]) - 0.0).abs() < 1e-12);
+        assert!((median_deviation(&[100, 110, 90]) - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -487,12 +487,61 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join(" | ")
 }
 
+/// Where the counted executable runs from: `<temp dir>/perfharness-count-
+/// <16 hex digits>/bootstrap` (Lambda's name for a custom runtime's
+/// executable). The path is part of the count (the C library reads
+/// `/proc/self/maps`, whose lines carry it, when Rust's runtime starts), so
+/// it must not depend on where the binary was built or on `--out`: a path
+/// of a fixed length keeps the count the same on every checkout.
+struct Staged {
+    dir: PathBuf,
+    exec: PathBuf,
+}
+
+impl Staged {
+    fn new(binary: &Path) -> Result<Self, CountError> {
+        if !binary.is_file() {
+            return Err(CountError::NoBinary(binary.display().to_string()));
+        }
+        let dir =
+            std::env::temp_dir().join(format!("perfharness-count-{:016x}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CountError::Io(format!("{}: {e}", dir.display())))?;
+        let exec = dir.join("bootstrap");
+        // A hard link when on the same file system, else a copy (a symlink
+        // would show the original path in /proc/self/maps).
+        if std::fs::hard_link(binary, &exec).is_err() {
+            std::fs::copy(binary, &exec).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&dir);
+                CountError::Io(format!(
+                    "copying {} to {}: {e}",
+                    binary.display(),
+                    exec.display()
+                ))
+            })?;
+        }
+        Ok(Staged { dir, exec })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Counts one init: returns the profile and the path of its cachegrind out
 /// file (in `setup.work_dir`, named `cachegrind.out.<run>`).
 pub async fn count_once(setup: &CountSetup, run: usize) -> Result<(Profile, PathBuf), CountError> {
-    if !setup.binary.is_file() {
-        return Err(CountError::NoBinary(setup.binary.display().to_string()));
-    }
+    let staged = Staged::new(&setup.binary)?;
+    count_staged(setup, &staged, run).await
+}
+
+async fn count_staged(
+    setup: &CountSetup,
+    staged: &Staged,
+    run: usize,
+) -> Result<(Profile, PathBuf), CountError> {
     let io = |what: &str, e: std::io::Error| CountError::Io(format!("{what}: {e}"));
     std::fs::create_dir_all(&setup.work_dir)
         .map_err(|e| io(&setup.work_dir.display().to_string(), e))?;
@@ -528,11 +577,11 @@ pub async fn count_once(setup: &CountSetup, run: usize) -> Result<(Profile, Path
         .arg("--fair-sched=yes")
         .arg(format!("--cachegrind-out-file={}", profile_path.display()))
         .arg(format!("--log-file={}", log_path.display()))
-        .arg(&setup.binary)
+        .arg(&staged.exec)
         .env_clear()
         .envs(&setup.env)
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .current_dir(&setup.work_dir)
+        .current_dir(&staged.dir)
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(output2)
@@ -615,13 +664,14 @@ pub struct Counts {
 /// Counts `runs` inits, one after the other. Profiles stay in the work
 /// directory only with `keep`; the median run's is then `cachegrind.out`.
 pub async fn count(setup: &CountSetup, runs: usize, keep: bool) -> Result<Counts, CountError> {
+    let staged = Staged::new(&setup.binary)?;
     let mut all = Vec::new();
     for run in 0..runs.max(1) {
         let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
         if progress {
             eprint!("\rgate: counting instructions, run {}/{}", run + 1, runs);
         }
-        let counted = count_once(setup, run).await;
+        let counted = count_staged(setup, &staged, run).await;
         if progress {
             eprintln!();
         }

@@ -44,6 +44,12 @@ use compare::{
 use instructions::{CountSetup, Counts};
 use wall::{Rounds, Verdict};
 
+/// Default `--samples`: 40 rounds. Ten unchanged runs of 20 rounds on a
+/// machine loaded by concurrent builds left three undecided (intervals up to
+/// ±50 %); the same samples as five runs of 40 rounds all passed with
+/// intervals within [−6 %, +15 %] (docs/gate.md). A run takes about 40 s.
+pub const DEFAULT_SAMPLES: usize = 40;
+
 /// `--compare`: how figures are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompareArg {
@@ -73,8 +79,8 @@ pub struct GateArgs {
     /// Instruction tier: largest allowed growth of the init instruction count.
     #[arg(long, value_name = "PERCENT", default_value = compare::DEFAULT_MAX_INSTRUCTION_REGRESSION_ARG, value_parser = |s: &str| parse_max_regression(s).map_err(|e| e.to_string()))]
     pub max_instructions_regression: f64,
-    /// Rounds of cold samples of each function (at least 10).
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Wall tier: rounds of cold samples of each function (at least 10).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SAMPLES)]
     pub samples: usize,
     /// Cold samples per function per round, of which the fastest counts
     /// (default 3 when comparing ratios locally, 1 on AWS).
@@ -120,7 +126,7 @@ impl GateArgs {
             tiers: None,
             max_regression: compare::DEFAULT_MAX_REGRESSION,
             max_instructions_regression: compare::DEFAULT_MAX_INSTRUCTION_REGRESSION,
-            samples: 20,
+            samples: DEFAULT_SAMPLES,
             repeat: None,
             reference: None,
             compare_mode: None,

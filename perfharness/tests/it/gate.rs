@@ -54,7 +54,7 @@ async fn gate(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u
         "--endpoint-url",
         endpoint,
         "--samples",
-        "12",
+        "16",
         "--repeat",
         "2",
         "--log-source",
@@ -85,19 +85,32 @@ async fn gate(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u
     }
 }
 
+/// [`gate`], run once more when the first run was too noisy to decide
+/// (exit 2 without an error), as `.ci/run` does: a loaded test machine can
+/// make one wall-tier run undecided, a real outcome repeats.
+async fn gate_decided(endpoint: &str, baseline: &Path, out: &Path, extra: &[&str]) -> (u8, String) {
+    let first = gate(endpoint, baseline, out, extra).await;
+    if first != (2, "undecided".to_string()) {
+        return first;
+    }
+    eprintln!("gate undecided on a loaded machine; running it again");
+    gate(endpoint, baseline, out, extra).await
+}
+
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The instruction tier's options for the fixture: its binary, three
-/// counting runs.
+/// The instruction tier's options for the fixture: its binary, five
+/// counting runs (the median of five: on a loaded machine a run's count
+/// moves by a few tenths of a percent of the fixture's small init).
 async fn counting(extra: &[&'static str]) -> Vec<String> {
     let fixture = support::fixture_bin().await;
     let mut v = vec![
         "--binary".to_string(),
         fixture.display().to_string(),
         "--count-runs".to_string(),
-        "3".to_string(),
+        "5".to_string(),
     ];
     v.extend(extra.iter().map(|s| s.to_string()));
     v
@@ -107,7 +120,7 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// The wall tier's limit in these tests: 12 rounds of best-of-2 on a loaded
+/// The wall tier's limit in these tests: 16 rounds of best-of-2 on a loaded
 /// 2-core CI machine give a wide interval, so the unchanged case gets a
 /// limit its interval stays under; a 5 ms wait on the fixture's ~2 ms init
 /// moves the ratio some 3.5-fold, whose interval still lies wholly above it.
@@ -130,11 +143,11 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
     assert_eq!(b["reference"], REFERENCE);
     assert_eq!(b["mode"], "ratio");
     assert_eq!(b["repeat"], 2);
-    assert_eq!(b["rounds"]["function"].as_array().unwrap().len(), 12);
-    assert_eq!(b["rounds"]["reference"].as_array().unwrap().len(), 12);
+    assert_eq!(b["rounds"]["function"].as_array().unwrap().len(), 16);
+    assert_eq!(b["rounds"]["reference"].as_array().unwrap().len(), 16);
     let base_count = b["instructions"]["total"].as_u64().unwrap();
     assert!(base_count > 100_000, "{}", b["instructions"]);
-    assert_eq!(b["instructions"]["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(b["instructions"]["runs"].as_array().unwrap().len(), 5);
     let phases = b["instructions"]["phases"].as_object().unwrap();
     assert!(
         phases["dynamic loading (ld.so)"].as_u64().unwrap() > 0,
@@ -153,7 +166,7 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
 
     // Unchanged: the same binary, both tiers pass.
     let args = counting(&["--max-regression", WALL_LIMIT]).await;
-    let (code, err) = gate(&url, &baseline, &dir.path().join("run1"), &strs(&args)).await;
+    let (code, err) = gate_decided(&url, &baseline, &dir.path().join("run1"), &strs(&args)).await;
     let report = read_json(&dir.path().join("run1/report.json"));
     let c = &report["comparison"];
     assert_eq!(code, 0, "unchanged function failed the gate: {err}\n{c:#}");
@@ -223,7 +236,8 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
     );
     assert_eq!(c["instructions"]["verdict"], "fail");
     let change = c["instructions"]["change"].as_f64().unwrap();
-    assert!((0.008..0.013).contains(&change), "change {change}");
+    // +1 % of work, give or take the count's jitter on a loaded machine.
+    assert!((0.006..0.016).contains(&change), "change {change}");
     assert_eq!(
         c["instructions"]["largest_growth"][0], "function code, logging and its libraries",
         "{c:#}"
@@ -235,7 +249,7 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
     // A 5 ms init wait: the wall tier fails, the instruction tier passes.
     let emu = emulator_with(&[("FIXTURE_INIT_SLEEP_MS", "5")], &[]).await;
     let args = counting(&["--max-regression", WALL_LIMIT]).await;
-    let (code, err) = gate(
+    let (code, err) = gate_decided(
         &emu.endpoint_url(),
         &baseline,
         &dir.path().join("run3"),
