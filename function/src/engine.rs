@@ -763,7 +763,8 @@ impl Engine {
                     checkpoint = %key,
                     "another execution of this step wrote its checkpoint first (a duplicate delivery); stopping without effect"
                 );
-                self.discard_parts(&cp, &attempt).await;
+                // Its part files stay behind, listed by no checkpoint or
+                // manifest, so no reader sees them (the role may not delete).
                 outcome.status = Status::Duplicate;
                 outcome.stored = 0;
                 outcome.duration_ms = started.elapsed().as_millis() as u64;
@@ -813,7 +814,7 @@ impl Engine {
             let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 SyncError::Internal(format!("{manifest_key} is not valid JSON: {e}"))
             })?;
-            self.advance_latest(&manifest, &manifest_key).await?;
+            self.publish(&manifest, &manifest_key).await?;
             tracing::info!(run_id = %cp.run_id, manifest = %manifest_key, "the run has already committed its snapshot; nothing to do");
             return Ok(Some(self.settled_outcome(
                 cp,
@@ -878,25 +879,47 @@ impl Engine {
         }
     }
 
-    /// Deletes the part files this execution wrote (it lost its step, so no
-    /// checkpoint or manifest will ever list them).
-    async fn discard_parts(&self, cp: &Checkpoint, attempt: &str) {
-        let suffix = format!("-{attempt}.parquet");
-        let keys = cp
-            .vulnerabilities
-            .parts
-            .iter()
-            .chain(&cp.remediations.parts)
-            .chain(&cp.vulnerable_assets.parts)
-            .map(|p| &p.key)
-            .filter(|k| k.ends_with(&suffix));
-        for key in keys {
-            self.bucket.delete_quietly(key).await;
+    /// Makes a committed snapshot visible: the Athena tables' symlink files
+    /// (one per dataset, listing exactly the manifest's files), then
+    /// `latest.json`. Idempotent, so a replay finishes what a crash cut short.
+    async fn publish(&self, manifest: &Value, manifest_key: &str) -> Result<(), SyncError> {
+        let run_prefix = manifest_key.trim_end_matches("_manifest.json");
+        let files = manifest["files"].as_array().cloned().unwrap_or_default();
+        for dataset in [
+            Vulnerability::ENDPOINT.dataset(),
+            Remediation::ENDPOINT.dataset(),
+            VulnerableAsset::ENDPOINT.dataset(),
+        ] {
+            let mut body = String::new();
+            for f in files.iter().filter(|f| f["dataset"] == dataset) {
+                let key = f["key"].as_str().ok_or_else(|| {
+                    SyncError::Internal(format!("{manifest_key} lists a file without a key"))
+                })?;
+                body.push_str(&format!("s3://{}/{key}\n", self.bucket.name()));
+            }
+            let key = self.symlink_key(run_prefix, dataset);
+            // Derived from the manifest alone: a second writer would write
+            // the same bytes, so the first is kept.
+            self.bucket
+                .put_new(&key, body.into_bytes(), "text/plain")
+                .await?;
         }
+        self.advance_latest(manifest, manifest_key).await
+    }
+
+    /// `<prefix>/symlinks/dt=…/run=…/<dataset>/symlink.txt`: the only object
+    /// in the Athena table's partition location for that snapshot.
+    fn symlink_key(&self, run_prefix: &str, dataset: &str) -> String {
+        let snapshots = join_key(&self.prefix, "snapshots/");
+        let run = run_prefix.strip_prefix(&snapshots).unwrap_or(run_prefix);
+        join_key(
+            &self.prefix,
+            &format!("symlinks/{run}{dataset}/symlink.txt"),
+        )
     }
 
     /// Moves `latest.json` to the snapshot of `manifest` if that snapshot is
-    /// newer (by `asOf`, then run id) than the one it names: compare-and-swap
+    /// newer (by `asOf`, then start, then run id) than the one it names: compare-and-swap
     /// on its ETag, retried when another writer got in between, so it only
     /// ever moves forward.
     async fn advance_latest(&self, manifest: &Value, manifest_key: &str) -> Result<(), SyncError> {
@@ -905,6 +928,7 @@ impl Engine {
             "snapshot": manifest["snapshot"],
             "manifest": manifest_key,
             "asOf": manifest["asOf"],
+            "startedAt": manifest["startedAt"],
             "completedAt": manifest["completedAt"],
             "counts": manifest["counts"],
         });
@@ -925,7 +949,7 @@ impl Engine {
                         .and_then(|v| latest_order(&v));
                     if let Some(current) = current.filter(|c| *c >= ours) {
                         if current != ours {
-                            tracing::info!(latest_as_of = %current.0, latest_run = %current.1, "latest.json names a newer snapshot; left as it is");
+                            tracing::info!(latest_as_of = %current.0, latest_run = %current.2, "latest.json names a newer snapshot; left as it is");
                         }
                         return Ok(());
                     }
@@ -1048,7 +1072,7 @@ impl Engine {
                 SyncError::Internal(format!("{manifest_key} is not valid JSON: {e}"))
             })?;
         }
-        self.advance_latest(&manifest, &manifest_key).await?;
+        self.publish(&manifest, &manifest_key).await?;
         tracing::info!(snapshot = %snapshot, records = cp.counts().total(), "snapshot committed");
         Ok(())
     }
@@ -1082,10 +1106,20 @@ impl Engine {
     }
 }
 
-/// `latest.json`'s order: its snapshot's `asOf`, then its run id.
-fn latest_order(v: &Value) -> Option<(DateTime<Utc>, String)> {
-    let as_of = DateTime::parse_from_rfc3339(v["asOf"].as_str()?).ok()?;
-    Some((as_of.with_timezone(&Utc), v["runId"].as_str()?.to_owned()))
+/// `latest.json`'s order: its snapshot's `asOf`, then when its run started
+/// (a rerun with the same `asOf` is newer), then its run id.
+fn latest_order(v: &Value) -> Option<(DateTime<Utc>, Option<DateTime<Utc>>, String)> {
+    let time = |field: &str| {
+        v[field]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some((
+        time("asOf")?,
+        time("startedAt"),
+        v["runId"].as_str()?.to_owned(),
+    ))
 }
 
 fn pretty(v: &Value) -> Vec<u8> {

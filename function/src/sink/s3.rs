@@ -141,6 +141,12 @@ impl Bucket {
     }
 
     /// Reads a whole object and its ETag; `None` if it does not exist.
+    ///
+    /// A role without `s3:ListBucket` (the deployed one: it never lists) is
+    /// answered 403 AccessDenied, not 404, for a missing key; so 403 reads as
+    /// absent here. Callers use this only for keys under the prefix whose
+    /// objects the role may read (it has just read a checkpoint there), and
+    /// a real permission problem still fails the write that follows.
     pub async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, S3Error> {
         let out = match self
             .client
@@ -151,7 +157,12 @@ impl Bucket {
             .await
         {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                    || matches!(http_status(&e), Some(403 | 404)) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(self.error("GetObject", key, e, false)),
         };
         let etag = out.e_tag.clone().unwrap_or_default();
@@ -163,7 +174,8 @@ impl Bucket {
         Ok(Some((body.into_bytes().to_vec(), etag)))
     }
 
-    /// Whether `key` exists (HeadObject).
+    /// Whether `key` exists (HeadObject; 403 reads as absent, as in
+    /// [`Bucket::get_tagged`]).
     pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
         match self
             .client
@@ -175,23 +187,8 @@ impl Bucket {
         {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) if http_status(&e) == Some(404) => Ok(false),
+            Err(e) if matches!(http_status(&e), Some(403 | 404)) => Ok(false),
             Err(e) => Err(self.error("HeadObject", key, e, false)),
-        }
-    }
-
-    /// Deletes `key`, logging (not returning) a failure: for cleaning up
-    /// objects no snapshot lists.
-    pub async fn delete_quietly(&self, key: &str) {
-        if let Err(e) = self
-            .client
-            .delete_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-        {
-            tracing::warn!(key, error = %DisplayErrorContext(e), "DeleteObject failed");
         }
     }
 

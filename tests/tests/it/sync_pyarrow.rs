@@ -1,7 +1,9 @@
 //! The real `vanta-vuln-sync` binary, run by the emulator as a Lambda
 //! function against mock-vanta, writes Parquet that pyarrow reads with the
 //! expected row counts and column types, and that DuckDB queries (nested
-//! columns included) with the counts mock-vanta expects.
+//! columns included) with the counts mock-vanta expects, reading the Glue
+//! tables' symlink files as Athena does (so a stray part file in the
+//! snapshot's folder is not read).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -157,20 +159,64 @@ async fn pyarrow_reads_what_the_function_wrote() {
     assert_eq!(body["status"], "complete", "{body}");
     assert_eq!(body["counts"]["vulnerabilities"], 1_234);
 
-    // Download every part the manifest lists and read them with pyarrow.
+    // A failed attempt's part file left in the snapshot's folder (as a kill
+    // or a lost duplicate leaves it): readers must not see it.
     let latest = get_json(&s3, "e2e/latest.json").await;
     let manifest = get_json(&s3, latest["manifest"].as_str().unwrap()).await;
+    let run = manifest["runId"].as_str().unwrap().to_owned();
+    let first_part = manifest["files"][0]["key"].as_str().unwrap().to_owned();
+    let (folder, _) = first_part.rsplit_once('/').unwrap();
+    let orphan = format!("{folder}/part-00000-0rphan00.parquet");
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&orphan)
+        .body(get(&s3, &first_part).await.into())
+        .send()
+        .await
+        .unwrap();
+
+    // Read the tables the way Athena does: each table's partition location
+    // for the run (`symlinks/dt=…/run=…/<dataset>/`, SymlinkTextInputFormat)
+    // holds text files naming the Parquet files to read.
     let dir = tempfile::tempdir().unwrap();
     let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, f) in manifest["files"].as_array().unwrap().iter().enumerate() {
-        let bytes = get(&s3, f["key"].as_str().unwrap()).await;
-        let path = dir.path().join(format!("{i}.parquet"));
-        std::fs::write(&path, bytes).unwrap();
-        files
-            .entry(f["dataset"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(path.to_string_lossy().into_owned());
+    let listed = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("e2e/symlinks/")
+        .send()
+        .await
+        .unwrap();
+    let mut n = 0;
+    for dataset in ["vulnerabilities", "remediations", "vulnerable_assets"] {
+        let location = format!("/run={run}/{dataset}/");
+        let links: Vec<&str> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|k| k.contains(&location))
+            .collect();
+        assert_eq!(links.len(), 1, "{dataset}: one symlink file, {links:?}");
+        let text = String::from_utf8(get(&s3, links[0]).await).unwrap();
+        for url in text.lines() {
+            let key = url
+                .strip_prefix(&format!("s3://{BUCKET}/"))
+                .unwrap_or_else(|| panic!("{url} is not in the bucket"));
+            assert_ne!(key, orphan, "the symlink names a file no manifest lists");
+            n += 1;
+            let path = dir.path().join(format!("{n}.parquet"));
+            std::fs::write(&path, get(&s3, key).await).unwrap();
+            files
+                .entry(dataset.to_owned())
+                .or_default()
+                .push(path.to_string_lossy().into_owned());
+        }
     }
+    assert_eq!(
+        n,
+        manifest["files"].as_array().unwrap().len(),
+        "the tables read exactly the manifest's files"
+    );
     let mut cmd = Command::new("python3");
     cmd.args(["-c", READER, &serde_json::to_string(&files).unwrap()]);
     if let Some(p) = &python_path {
