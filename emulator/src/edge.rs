@@ -23,12 +23,15 @@ use crate::s3::S3Frontend;
 use crate::secrets::SecretsService;
 
 /// Path prefixes of the Lambda control plane (API versions the SDK uses).
-const LAMBDA_PREFIXES: [&str; 4] = [
+const LAMBDA_PREFIXES: [&str; 5] = [
     "/2015-03-31/functions",
     "/2017-10-31/functions",
     "/2019-09-25/functions",
     "/2019-09-30/functions",
+    "/2021-10-31/functions",
 ];
+/// Function URLs (see `lambda::url`).
+const LAMBDA_URL_PREFIX: &str = "/lambda-url/";
 const LOGS_TARGET: &str = "Logs_20140328.";
 const SECRETS_TARGET: &str = "secretsmanager.";
 
@@ -47,6 +50,9 @@ impl Router {
         let path = req.uri().path();
         if LAMBDA_PREFIXES.iter().any(|p| path.starts_with(p)) {
             return self.lambda.handle(req).await;
+        }
+        if path.starts_with(LAMBDA_URL_PREFIX) {
+            return self.lambda.handle_url(req).await;
         }
         let target = req
             .headers()

@@ -26,6 +26,7 @@
 
 mod config;
 mod dataset;
+pub mod lambda;
 mod server;
 mod stats;
 

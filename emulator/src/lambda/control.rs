@@ -283,6 +283,12 @@ async fn route(service: &LambdaService, req: Request<Bytes>) -> Result<Response<
         ("2019-09-30" | "2019-09-25", Some(name), Some("concurrency"), Method::GET) => {
             get_concurrency(service, &name)
         }
+        ("2021-10-31", Some(name), Some("url"), Method::POST) => {
+            create_url_config(service, &req, &name)
+        }
+        ("2021-10-31", Some(name), Some("url"), Method::GET) => {
+            get_url_config(service, &req, &name)
+        }
         _ => Err(AwsError::unknown_operation()),
     }
 }
@@ -637,6 +643,65 @@ fn get_concurrency(service: &LambdaService, name: &str) -> Result<Response<Bytes
         Some(n) => json!({ "ReservedConcurrentExecutions": n }),
         None => json!({}),
     }))
+}
+
+/// CreateFunctionUrlConfig: `AuthType` NONE or AWS_IAM; one URL per
+/// function (409 when it has one); 201 with the configuration.
+fn create_url_config(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
+    let function = resolve(service, name, query_param(req, "Qualifier"))?;
+    let fname = function.name.clone();
+    let body = parse_body(req)?;
+    let auth = body.get("AuthType").and_then(Value::as_str).unwrap_or("");
+    if auth != "NONE" && auth != "AWS_IAM" {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{auth}' at 'authType' failed to satisfy constraint: Member must satisfy enum value set: [AWS_IAM, NONE]"
+        )));
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let config = json!({
+        "FunctionUrl": service.url_of(&fname),
+        "FunctionArn": function_arn(&fname),
+        "AuthType": auth,
+        "Cors": body.get("Cors").cloned().unwrap_or(json!({})),
+        "CreationTime": now,
+        "LastModifiedTime": now,
+        "InvokeMode": body.get("InvokeMode").cloned().unwrap_or(json!("BUFFERED")),
+    });
+    let mut urls = service.inner.urls.lock().unwrap_or_else(|p| p.into_inner());
+    if urls.contains_key(&fname) {
+        return Err(AwsError::user(
+            StatusCode::CONFLICT,
+            "ResourceConflictException",
+            format!("Failed to create function url config for [functionArn = {}]. Error message:  FunctionUrlConfig exists for this Lambda function", function_arn(&fname)),
+        ));
+    }
+    urls.insert(fname, config.clone());
+    let mut resp = ok_json(config);
+    *resp.status_mut() = StatusCode::CREATED;
+    Ok(resp)
+}
+
+/// GetFunctionUrlConfig: the stored configuration, or 404.
+fn get_url_config(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<Response<Bytes>, AwsError> {
+    let function = resolve(service, name, query_param(req, "Qualifier"))?;
+    let fname = function.name.clone();
+    let urls = service.inner.urls.lock().unwrap_or_else(|p| p.into_inner());
+    match urls.get(&fname) {
+        Some(c) => Ok(ok_json(c.clone())),
+        None => Err(AwsError::user(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            "The resource you requested does not exist.",
+        )),
+    }
 }
 
 async fn invoke(

@@ -24,6 +24,7 @@ mod memory;
 mod platform_log;
 mod runtime_api;
 mod service;
+mod url;
 
 pub use platform_log::billed_duration_ms;
 pub use service::{LambdaService, LambdaSettings};

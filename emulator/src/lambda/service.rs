@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     pub settings: LambdaSettings,
     logs: LogStore,
     endpoint_url: String,
+    /// Function URL configurations by function name.
+    pub(crate) urls: super::url::UrlConfigs,
     processes: ProcessRegistry,
     closing: AtomicBool,
     /// The environments' cgroups when CPU scaling is on; the error when it
@@ -263,6 +265,7 @@ impl LambdaService {
             settings,
             logs,
             endpoint_url,
+            urls: Default::default(),
             processes: ProcessRegistry::default(),
             closing: AtomicBool::new(false),
             cpu,
@@ -278,6 +281,16 @@ impl LambdaService {
     /// `/2019-09-25/functions` and `/2019-09-30/functions`).
     pub async fn handle(&self, req: http::Request<Bytes>) -> http::Response<Bytes> {
         super::control::handle(self, req).await
+    }
+
+    /// Serves an HTTP request to a Function URL (`/lambda-url/NAME/...`).
+    pub async fn handle_url(&self, req: http::Request<Bytes>) -> http::Response<Bytes> {
+        super::url::serve(self, req).await
+    }
+
+    /// The URL CreateFunctionUrlConfig gives `function`.
+    pub(crate) fn url_of(&self, function: &str) -> String {
+        super::url::url_of(&self.inner.endpoint_url, function)
     }
 
     /// Kills every function process and waits until all are reaped.
