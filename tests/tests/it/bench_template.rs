@@ -392,3 +392,26 @@ fn the_harness_policy_grants_exactly_what_the_harness_calls() {
         "perfharness/iam-policy.json must grant what the harness calls ({calls:?}) and nothing else"
     );
 }
+
+#[test]
+fn the_readme_shows_the_harness_policy_exactly() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let marker = "The identity running perfharness needs exactly this policy";
+    let at = readme
+        .find(marker)
+        .expect("README.md's benchmark section shows the harness's IAM policy");
+    let rest = &readme[at..];
+    let start = rest.find("```json\n").expect("a ```json block after it") + "```json\n".len();
+    let end = start + rest[start..].find("```").expect("the block ends");
+    let shown: serde_json::Value =
+        serde_json::from_str(&rest[start..end]).expect("the README's policy is valid JSON");
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("perfharness/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        shown, file,
+        "README.md's policy differs from perfharness/iam-policy.json"
+    );
+}
