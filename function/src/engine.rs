@@ -153,6 +153,12 @@ pub enum SyncError {
     /// Invoking the continuation failed.
     #[error("cannot invoke the continuation: {0}")]
     Continuation(String),
+    /// No stream received a page before the invocation's deadline.
+    #[error("no page arrived from Vanta before the invocation's deadline (run {run_id}); nothing was lost: a retry resumes from the same checkpoint")]
+    Stalled {
+        /// The run.
+        run_id: String,
+    },
     /// A pager task died.
     #[error("internal error: {0}")]
     Internal(String),
@@ -391,6 +397,9 @@ struct StreamCtx {
     attempt: String,
     as_of: DateTime<Utc>,
     options: SyncOptions,
+    /// Until when a stream waits for its first page of this invocation
+    /// (`None`: no deadline).
+    first_page_by: Option<Instant>,
     /// Set when the checkpoint margin is reached or another stream failed.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -436,6 +445,29 @@ impl OpenPart {
     }
 }
 
+/// Why a fetcher task ended before sending its stream's last page: its panic
+/// (with the message) or its cancellation.
+async fn fetcher_died(dataset: &str, fetcher: &mut tokio::task::JoinHandle<()>) -> SyncError {
+    let cause = match fetcher.await {
+        Ok(()) => "it stopped before the last page".to_owned(),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic payload".to_owned());
+            format!("it panicked: {message}")
+        }
+        Err(e) => format!("it was cancelled: {e}"),
+    };
+    SyncError::Internal(format!("the {dataset} fetcher failed: {cause}"))
+}
+
+/// What an invocation keeps, at the least, to write its checkpoint and
+/// invoke the continuation after its streams stop.
+const CHECKPOINT_GRACE: Duration = Duration::from_secs(5);
+
 fn parquet_error(dataset: &'static str, e: parquet::errors::ParquetError) -> SyncError {
     SyncError::Parquet {
         dataset,
@@ -476,7 +508,7 @@ async fn run_stream<R: SyncRecord>(
         mpsc::channel::<Result<Page<R>, VantaError>>(ctx.options.prefetch_pages.max(1));
     let vanta = ctx.vanta.clone();
     let mut cursor = state.cursor.clone();
-    let fetcher = tokio::spawn(async move {
+    let mut fetcher = tokio::spawn(async move {
         loop {
             let page = vanta.fetch_page::<R>(R::ENDPOINT, cursor.as_deref()).await;
             let next = match &page {
@@ -505,9 +537,26 @@ async fn run_stream<R: SyncRecord>(
                     _ = stop.wait_for(|s| *s) => break,
                 }
             } else {
-                rx.recv().await
+                // Before the first page, wait no longer than the invocation
+                // has (less its grace to checkpoint): with nothing written,
+                // the checkpoint's cursor is still this stream's.
+                match ctx.first_page_by {
+                    Some(by) => tokio::select! {
+                        biased;
+                        page = rx.recv() => page,
+                        _ = tokio::time::sleep_until(by) => {
+                            tracing::warn!(dataset, "no page before the invocation's deadline; checkpointing without one");
+                            break;
+                        }
+                    },
+                    None => rx.recv().await,
+                }
             };
-            let Some(page) = next else { break };
+            let Some(page) = next else {
+                // The fetcher sends every page up to the last (or an error),
+                // so a closed channel before the last page means it died.
+                return Err(fetcher_died(dataset, &mut fetcher).await);
+            };
             let page = page?;
             if page.has_next_page {
                 match &page.end_cursor {
@@ -642,6 +691,7 @@ impl Engine {
             self.vanta.restore_pacer(&state);
         }
         let before = cp.counts();
+        let pages_before = cp.pages();
         tracing::info!(
             run_id = %cp.run_id,
             invocation = cp.invocations + 1,
@@ -673,6 +723,11 @@ impl Engine {
             bucket: (!event.dry_run).then(|| self.bucket.clone()),
             run_prefix: cp.run_prefix.clone(),
             attempt: attempt.clone(),
+            // (An invocation that starts with less than the grace left
+            // still waits for one page per stream.)
+            first_page_by: deadline
+                .map(|d| d.checked_sub(CHECKPOINT_GRACE).unwrap_or(d))
+                .filter(|by| *by > started),
             as_of: cp.as_of,
             options: self.options.clone(),
             stop,
@@ -710,6 +765,13 @@ impl Engine {
         let counts = cp.counts();
         let fetched = counts.minus(&before);
         let complete = cp.all_done();
+        if !complete && !event.dry_run && cp.pages() == pages_before {
+            // Continuing would only start another invocation that waits as
+            // long; fail so Lambda retries (and the DLQ alarm sees a stall).
+            return Err(SyncError::Stalled {
+                run_id: cp.run_id.clone(),
+            });
+        }
         let mut outcome = SyncOutcome {
             status: Status::Complete,
             run_id: cp.run_id.clone(),
@@ -1126,4 +1188,81 @@ fn pretty(v: &Value) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
     out.push(b'\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fetcher_panic_is_reported_with_its_message() {
+        let mut task = tokio::spawn(async { panic!("boom at page 3") });
+        let e = fetcher_died("vulnerabilities", &mut task).await;
+        let msg = e.to_string();
+        assert!(
+            msg.contains("vulnerabilities fetcher failed: it panicked: boom at page 3"),
+            "{msg}"
+        );
+        let mut task = tokio::spawn(async { panic!("{}", String::from("owned 7")) });
+        let msg = fetcher_died("remediations", &mut task).await.to_string();
+        assert!(msg.contains("it panicked: owned 7"), "{msg}");
+    }
+
+    /// A record whose parsing panics: the fetcher (which parses pages) dies.
+    struct Boom;
+
+    impl<'de> Deserialize<'de> for Boom {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            panic!("cannot parse this record")
+        }
+    }
+
+    impl ParquetRecord for Boom {
+        fn schema() -> arrow_schema::SchemaRef {
+            Vulnerability::schema()
+        }
+        fn to_batch(_: &[Self]) -> Result<arrow_array::RecordBatch, parquet::errors::ParquetError> {
+            Err(parquet::errors::ParquetError::General("never".into()))
+        }
+    }
+
+    impl SyncRecord for Boom {
+        type Stats = ();
+        const ENDPOINT: Endpoint = Endpoint::Vulnerabilities;
+        fn count(_: &mut (), _: &Self, _: DateTime<Utc>) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_whose_fetcher_panics_fails_with_the_cause() {
+        let server = mock_vanta::Server::start(mock_vanta::Config::default())
+            .await
+            .unwrap();
+        let mut options = crate::vanta::ClientOptions::new(
+            server.base_url(),
+            crate::config::Credentials {
+                client_id: "vci_mock".into(),
+                client_secret: crate::config::Secret::new("vcs_mock"),
+            },
+        );
+        options.rate_limit_per_min = 0;
+        let ctx = Arc::new(StreamCtx {
+            vanta: Arc::new(VantaClient::new(options).unwrap()),
+            bucket: None,
+            run_prefix: String::new(),
+            attempt: "t".into(),
+            first_page_by: None,
+            as_of: Utc::now(),
+            options: SyncOptions::default(),
+            stop: tokio::sync::watch::Sender::new(false),
+        });
+        let state = StreamState::<()>::default();
+        let e = run_stream::<Boom>(ctx.clone(), state).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("vulnerabilities fetcher failed: it panicked: cannot parse this record"),
+            "{msg}"
+        );
+        assert!(*ctx.stop.borrow(), "the other streams are told to stop");
+        server.shutdown().await;
+    }
 }

@@ -245,6 +245,11 @@ impl Upload {
         &self.key
     }
 
+    /// The multipart upload's id, once one was started.
+    pub fn upload_id(&self) -> Option<&str> {
+        self.upload_id.as_deref()
+    }
+
     /// Appends bytes; uploads a part whenever a full one is buffered.
     pub async fn write(&mut self, bytes: Vec<u8>) -> Result<(), S3Error> {
         self.size += bytes.len() as u64;

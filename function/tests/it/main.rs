@@ -3,6 +3,7 @@
 //! file).
 
 mod exactly_once;
+mod failures;
 mod lambda_binary;
 mod pacing;
 mod support;
