@@ -328,3 +328,31 @@ async fn vanta_real_without_yes_on_a_non_terminal_refuses_with_the_estimate() {
     assert_eq!(stack.env().await, production_env());
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_benchmark_stack_the_run_stops_before_changing_anything() {
+    let stack = Stack::start().await;
+    let cli = perfharness::cli::Cli::try_parse_from([
+        "perfharness",
+        "full",
+        "--function",
+        FUNCTION,
+        "--endpoint-url",
+        &stack.emu.endpoint_url(),
+        "--targets",
+        "none",
+    ])
+    .unwrap();
+    let err = perfharness::cli::run(cli)
+        .await
+        .expect_err("no mock-vanta function: a usage error")
+        .to_string();
+    assert!(
+        err.contains("bench/template.yaml") && err.contains("--bench-vanta-url"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+    assert_eq!(stack.env().await, production_env());
+    assert!(stack.keys(PROD_BUCKET).await.is_empty());
+    stack.shutdown().await;
+}
