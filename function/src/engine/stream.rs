@@ -1,0 +1,344 @@
+//! One stream: a fetcher task paging through Vanta ahead of a writer that
+//! encodes each page into Parquet part files on S3.
+
+use super::*;
+
+/// A record type the engine syncs: its endpoint, schema and statistics.
+pub trait SyncRecord: ParquetRecord + DeserializeOwned + Send + Sync + 'static {
+    /// Its accumulator.
+    type Stats: Default + Clone + Send + Sync + 'static;
+    /// Where it is listed.
+    const ENDPOINT: Endpoint;
+    /// Counts one record.
+    fn count(stats: &mut Self::Stats, record: &Self, as_of: DateTime<Utc>);
+}
+
+impl SyncRecord for Vulnerability {
+    type Stats = VulnerabilityStats;
+    const ENDPOINT: Endpoint = Endpoint::Vulnerabilities;
+    fn count(stats: &mut Self::Stats, record: &Self, as_of: DateTime<Utc>) {
+        stats.add(record, as_of);
+    }
+}
+
+impl SyncRecord for Remediation {
+    type Stats = RemediationStats;
+    const ENDPOINT: Endpoint = Endpoint::Remediations;
+    fn count(stats: &mut Self::Stats, record: &Self, _: DateTime<Utc>) {
+        stats.add(record);
+    }
+}
+
+impl SyncRecord for VulnerableAsset {
+    type Stats = AssetStats;
+    const ENDPOINT: Endpoint = Endpoint::VulnerableAssets;
+    fn count(stats: &mut Self::Stats, record: &Self, _: DateTime<Utc>) {
+        stats.add(record);
+    }
+}
+
+pub(super) struct StreamCtx {
+    pub(super) vanta: Arc<VantaClient>,
+    /// `None` for a dry run.
+    pub(super) bucket: Option<Bucket>,
+    pub(super) run_prefix: String,
+    /// This execution's token, part of every part file name it writes, so
+    /// two executions of one step never write the same key.
+    pub(super) attempt: String,
+    pub(super) as_of: DateTime<Utc>,
+    pub(super) options: SyncOptions,
+    /// Until when a stream waits for its first page of this invocation
+    /// (`None`: no deadline).
+    pub(super) first_page_by: Option<Instant>,
+    /// Set when the checkpoint margin is reached or another stream failed.
+    pub(super) stop: tokio::sync::watch::Sender<bool>,
+}
+
+struct OpenPart {
+    writer: PartWriter,
+    upload: Upload,
+}
+
+impl OpenPart {
+    async fn write(
+        &mut self,
+        batch: &arrow_array::RecordBatch,
+        dataset: &'static str,
+    ) -> Result<(), SyncError> {
+        self.writer
+            .write(batch)
+            .map_err(|e| parquet_error(dataset, e))?;
+        let out = self.writer.take_output();
+        if !out.is_empty() {
+            self.upload.write(out).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, dataset: &'static str) -> Result<PartFile, SyncError> {
+        let rows = self.writer.rows();
+        let tail = match self.writer.finish() {
+            Ok(t) => t,
+            Err(e) => {
+                self.upload.abort().await;
+                return Err(parquet_error(dataset, e));
+            }
+        };
+        let key = self.upload.key().to_owned();
+        self.upload.write(tail).await?;
+        let size_bytes = self.upload.finish().await?;
+        Ok(PartFile {
+            key,
+            size_bytes,
+            rows,
+        })
+    }
+}
+
+/// Why a fetcher task ended before sending its stream's last page: its panic
+/// (with the message) or its cancellation.
+async fn fetcher_died(dataset: &str, fetcher: &mut tokio::task::JoinHandle<()>) -> SyncError {
+    let cause = match fetcher.await {
+        Ok(()) => "it stopped before the last page".to_owned(),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic payload".to_owned());
+            format!("it panicked: {message}")
+        }
+        Err(e) => format!("it was cancelled: {e}"),
+    };
+    SyncError::Internal(format!("the {dataset} fetcher failed: {cause}"))
+}
+
+/// What an invocation keeps, at the least, to write its checkpoint and
+/// invoke the continuation after its streams stop.
+pub(super) const CHECKPOINT_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) fn parquet_error(dataset: &'static str, e: parquet::errors::ParquetError) -> SyncError {
+    SyncError::Parquet {
+        dataset,
+        message: e.to_string(),
+    }
+}
+
+pub(super) async fn run_stream<R: SyncRecord>(
+    ctx: Arc<StreamCtx>,
+    mut state: StreamState<R::Stats>,
+) -> Result<StreamState<R::Stats>, SyncError> {
+    if state.done {
+        return Ok(state);
+    }
+    let dataset = R::ENDPOINT.dataset();
+    let (tx, mut rx) =
+        mpsc::channel::<Result<Page<R>, VantaError>>(ctx.options.prefetch_pages.max(1));
+    let vanta = ctx.vanta.clone();
+    let mut cursor = state.cursor.clone();
+    let mut fetcher = tokio::spawn(async move {
+        loop {
+            let page = vanta.fetch_page::<R>(R::ENDPOINT, cursor.as_deref()).await;
+            let next = match &page {
+                Ok(p) if p.has_next_page => p.end_cursor.clone(),
+                _ => None,
+            };
+            if tx.send(page).await.is_err() || next.is_none() || next == cursor {
+                return;
+            }
+            cursor = next;
+        }
+    });
+
+    let mut file: Option<OpenPart> = None;
+    let result: Result<(), SyncError> = async {
+        let mut stop = ctx.stop.subscribe();
+        let mut wrote_a_page = false;
+        loop {
+            // Once this invocation has made progress, stop waiting for a page
+            // (the fetcher may be in a long backoff) as soon as time is up:
+            // the cursor still points after the last page written.
+            let next = if wrote_a_page {
+                tokio::select! {
+                    biased;
+                    page = rx.recv() => page,
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            } else {
+                // Before the first page, wait no longer than the invocation
+                // has (less its grace to checkpoint): with nothing written,
+                // the checkpoint's cursor is still this stream's.
+                match ctx.first_page_by {
+                    Some(by) => tokio::select! {
+                        biased;
+                        page = rx.recv() => page,
+                        _ = tokio::time::sleep_until(by) => {
+                            tracing::warn!(dataset, "no page before the invocation's deadline; checkpointing without one");
+                            break;
+                        }
+                    },
+                    None => rx.recv().await,
+                }
+            };
+            let Some(page) = next else {
+                // The fetcher sends every page up to the last (or an error),
+                // so a closed channel before the last page means it died.
+                return Err(fetcher_died(dataset, &mut fetcher).await);
+            };
+            let page = page?;
+            if page.has_next_page {
+                match &page.end_cursor {
+                    None => {
+                        return Err(SyncError::Protocol {
+                            endpoint: R::ENDPOINT.path(),
+                            reason: "hasNextPage is true but endCursor is null".into(),
+                        })
+                    }
+                    Some(c) if state.cursor.as_ref() == Some(c) => {
+                        return Err(SyncError::Protocol {
+                            endpoint: R::ENDPOINT.path(),
+                            reason: format!("endCursor {c:?} repeats the cursor that was sent"),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+            for r in &page.data {
+                R::count(&mut state.stats, r, ctx.as_of);
+            }
+            if let (Some(bucket), false) = (&ctx.bucket, page.data.is_empty()) {
+                let batch = R::to_batch(&page.data).map_err(|e| parquet_error(dataset, e))?;
+                if file.is_none() {
+                    let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
+                        .map_err(|e| parquet_error(dataset, e))?;
+                    let key = part_key(&ctx.run_prefix, dataset, state.parts.len(), &ctx.attempt);
+                    file = Some(OpenPart {
+                        writer,
+                        upload: bucket.upload(key, ctx.options.part_bytes),
+                    });
+                }
+                let open = file.as_mut().expect("opened above");
+                open.write(&batch, dataset).await?;
+                if open.writer.size() >= ctx.options.max_file_bytes {
+                    let closed = file.take().expect("open").finish(dataset).await?;
+                    state.parts.push(closed);
+                }
+            }
+            state.records += page.data.len() as u64;
+            state.pages += 1;
+            if page.has_next_page {
+                state.cursor = page.end_cursor;
+            } else {
+                state.cursor = None;
+                state.done = true;
+                break;
+            }
+            wrote_a_page = true;
+            if *ctx.stop.borrow() {
+                break;
+            }
+        }
+        if let Some(open) = file.take() {
+            state.parts.push(open.finish(dataset).await?);
+        }
+        Ok(())
+    }
+    .await;
+    fetcher.abort();
+    if let Err(e) = result {
+        // Let the other streams wind down at their next page boundary.
+        ctx.stop.send_replace(true);
+        if let Some(open) = file.take() {
+            open.upload.abort().await;
+        }
+        return Err(e);
+    }
+    Ok(state)
+}
+
+/// A task that is aborted when its handle is dropped.
+pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fetcher_panic_is_reported_with_its_message() {
+        let mut task = tokio::spawn(async { panic!("boom at page 3") });
+        let e = fetcher_died("vulnerabilities", &mut task).await;
+        let msg = e.to_string();
+        assert!(
+            msg.contains("vulnerabilities fetcher failed: it panicked: boom at page 3"),
+            "{msg}"
+        );
+        let mut task = tokio::spawn(async { panic!("{}", String::from("owned 7")) });
+        let msg = fetcher_died("remediations", &mut task).await.to_string();
+        assert!(msg.contains("it panicked: owned 7"), "{msg}");
+    }
+
+    /// A record whose parsing panics: the fetcher (which parses pages) dies.
+    struct Boom;
+
+    impl<'de> Deserialize<'de> for Boom {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            panic!("cannot parse this record")
+        }
+    }
+
+    impl ParquetRecord for Boom {
+        fn schema() -> arrow_schema::SchemaRef {
+            Vulnerability::schema()
+        }
+        fn to_batch(_: &[Self]) -> Result<arrow_array::RecordBatch, parquet::errors::ParquetError> {
+            Err(parquet::errors::ParquetError::General("never".into()))
+        }
+    }
+
+    impl SyncRecord for Boom {
+        type Stats = ();
+        const ENDPOINT: Endpoint = Endpoint::Vulnerabilities;
+        fn count(_: &mut (), _: &Self, _: DateTime<Utc>) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_whose_fetcher_panics_fails_with_the_cause() {
+        let server = mock_vanta::Server::start(mock_vanta::Config::default())
+            .await
+            .unwrap();
+        let mut options = crate::vanta::ClientOptions::new(
+            server.base_url(),
+            crate::config::Credentials {
+                client_id: "vci_mock".into(),
+                client_secret: crate::config::Secret::new("vcs_mock"),
+            },
+        );
+        options.rate_limit_per_min = 0;
+        let ctx = Arc::new(StreamCtx {
+            vanta: Arc::new(VantaClient::new(options).unwrap()),
+            bucket: None,
+            run_prefix: String::new(),
+            attempt: "t".into(),
+            first_page_by: None,
+            as_of: Utc::now(),
+            options: SyncOptions::default(),
+            stop: tokio::sync::watch::Sender::new(false),
+        });
+        let state = StreamState::<()>::default();
+        let e = run_stream::<Boom>(ctx.clone(), state).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("vulnerabilities fetcher failed: it panicked: cannot parse this record"),
+            "{msg}"
+        );
+        assert!(*ctx.stop.borrow(), "the other streams are told to stop");
+        server.shutdown().await;
+    }
+}
