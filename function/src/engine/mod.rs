@@ -15,7 +15,7 @@
 //!   (`stats.json`, `_manifest.json`) and publication (symlink files,
 //!   `latest.json` by compare-and-swap);
 //! - `continuation`: invoking the next step ([`Continuer`]);
-//! - `outcome` and [`errors`]: what an invocation answers.
+//! - `outcome` and `errors`: what an invocation answers.
 
 mod checkpoint;
 mod commit;
