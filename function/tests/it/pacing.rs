@@ -15,6 +15,7 @@ use support::*;
 use vanta_vuln_sync::config::{Credentials, Secret};
 use vanta_vuln_sync::engine::{Continuer, Engine, Status, SyncOptions, SyncOutcome};
 use vanta_vuln_sync::event::SyncEvent;
+use vanta_vuln_sync::handler::metric_set;
 use vanta_vuln_sync::sink::s3::Bucket;
 use vanta_vuln_sync::vanta::{ClientOptions, PacingMode, RetryPolicy, VantaClient};
 
@@ -191,6 +192,8 @@ async fn adapts_after_a_429_with_and_without_retry_after() {
         );
         assert_eq!(outcome.rate_limited, limited);
         assert_eq!(manifest(&w, &outcome).await["rateLimited"], limited);
+        let emf = metric_set(Some(&outcome), false, 1.0).to_emf("f", 0);
+        assert_eq!(emf["RateLimited"], limited, "the RateLimited metric");
         assert_eq!(pages_served(&stats), 40 + 6 + 3);
         w.vanta.shutdown().await;
         w.emulator.shutdown().await;
