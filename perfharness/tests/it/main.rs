@@ -5,6 +5,4 @@
 mod support;
 mod cli;
 mod drivers;
-mod gate;
-mod load;
 mod power;

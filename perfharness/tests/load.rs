@@ -2,7 +2,10 @@
 //! models, throttles and errors by type under load, the per-second series,
 //! the reports, and a clean stop with a report of what ran.
 
-use crate::support;
+// Its own test binary: its figures are timings, which the other harness
+// tests running beside it in one process would disturb.
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -6,7 +6,10 @@
 //! fixture stands in for the function (with `FIXTURE_INIT_SPIN_ITERS` and
 //! `FIXTURE_INIT_SLEEP_MS`) and for the reference no-op function.
 
-use crate::support;
+// Its own test binary: its figures are timings, which the other harness
+// tests running beside it in one process would disturb.
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::path::Path;
 use std::process::ExitCode;
