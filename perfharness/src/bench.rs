@@ -64,7 +64,7 @@ pub enum Vanta {
 }
 
 /// Options choosing the benchmark stack (flattened into `full`, `cold`,
-/// `warm`).
+/// `warm`, `gate`, `load` and `power`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct VantaArgs {
     /// Against AWS: `mock` (default) points the function at the benchmark
@@ -151,6 +151,9 @@ pub struct Estimate {
     pub page_size: u64,
     /// True when the payload asks for a dry run (no snapshot written).
     pub dry_run: bool,
+    /// True when `invocations` is only an upper bound (a closed-model load
+    /// runs as many as finish in its duration).
+    pub upper_bound: bool,
 }
 
 impl Estimate {
@@ -178,6 +181,7 @@ impl Estimate {
             rate_per_min: num("VANTA_RATE_LIMIT_PER_MIN", 50),
             page_size,
             dry_run,
+            upper_bound: false,
         }
     }
 
@@ -185,8 +189,10 @@ impl Estimate {
     pub fn lines(&self) -> Vec<String> {
         let n = self.invocations as u64;
         let mut out = vec![format!(
-            "  invocations: {} full syncs against your Vanta tenant (up to {} more if cold starts must be re-forced)",
-            n, self.reforce_bound
+            "  invocations: {}{} full syncs against your Vanta tenant (up to {} more if cold starts must be re-forced)",
+            if self.upper_bound { "up to " } else { "" },
+            n,
+            self.reforce_bound
         )];
         match self.requests_per_sync {
             Some(r) => {
@@ -365,6 +371,86 @@ pub fn confirm_real(
         _ => Err(HarnessError::Usage(
             "not confirmed; nothing was changed".into(),
         )),
+    }
+}
+
+/// The invocations a run makes, for the estimate of a `--vanta real` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload {
+    /// Invocations of the function (each a full sync).
+    pub invocations: usize,
+    /// Upper bound on extra invocations from re-forced cold samples.
+    pub reforce_bound: usize,
+    /// True when `invocations` is only an upper bound.
+    pub upper_bound: bool,
+}
+
+/// Environment changes applied under the configuration guard for a run
+/// (`None` removes a variable; empty: the function runs as configured).
+pub type Overrides = BTreeMap<String, Option<String>>;
+
+/// Before anything starts: `--vanta real` has no meaning with `--local`
+/// (the in-process mock-vanta is the only Vanta there).
+pub fn check_local(local: bool, args: &VantaArgs) -> Result<(), HarnessError> {
+    if local && args.vanta == Some(Vanta::Real) {
+        return Err(HarnessError::Usage(
+            "--local runs against the in-process mock-vanta; --vanta real is for a deployed function".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What a run of the session's function does about Vanta. `--local`, and a
+/// function that is not a Vanta sync, run as they are (no overrides).
+/// Against AWS: `--vanta mock` (the default) returns the overrides pointing
+/// the function at the benchmark stack; `--vanta real` prints what the run
+/// costs and asks for confirmation (refusing on a non-terminal without
+/// `--yes`), then returns no overrides.
+pub async fn choose(
+    session: &Session,
+    args: &VantaArgs,
+    work: Workload,
+    payload: &[u8],
+) -> Result<Overrides, HarnessError> {
+    check_local(session.is_local(), args)?;
+    if session.is_local() {
+        return Ok(Overrides::new());
+    }
+    let c = crate::driver::get_configuration(session).await?;
+    let env = crate::driver::environment_of(&c);
+    if !is_vanta_sync(&session.function, &env) {
+        tracing::info!(
+            "{} has no VANTA_* configuration: measured as it is",
+            session.function
+        );
+        return Ok(Overrides::new());
+    }
+    match args.vanta.unwrap_or(Vanta::Mock) {
+        Vanta::Mock => {
+            let arn = c.function_arn().unwrap_or_default();
+            let stack = resolve(session, args, arn).await?;
+            eprintln!(
+                "benchmark stack: {}{} invocations against mock-vanta at {}, snapshots to s3://{}/{}/ (production configuration restored afterwards; --vanta real for your tenant)",
+                if work.upper_bound { "up to " } else { "" },
+                work.invocations,
+                stack.vanta_url,
+                stack.bucket,
+                stack.prefix
+            );
+            Ok(stack.overrides())
+        }
+        Vanta::Real => {
+            let mut estimate = Estimate::new(
+                work.invocations,
+                work.reforce_bound,
+                &env,
+                payload,
+                args.vanta_records,
+            );
+            estimate.upper_bound = work.upper_bound;
+            confirm_real(&estimate, args.yes, &session.function, interactive())?;
+            Ok(Overrides::new())
+        }
     }
 }
 

@@ -126,15 +126,16 @@ pub async fn bench(args: &BenchArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let prices = common.price_table()?;
     let mut plan = Plan::from_args(args, mode)?;
     let out_dir = common.out_dir();
-    if common.local && args.vanta.vanta == Some(crate::bench::Vanta::Real) {
-        return Err(HarnessError::Usage(
-            "--local runs against the in-process mock-vanta; --vanta real is for a deployed function".into(),
-        )
-        .into());
-    }
+    crate::bench::check_local(common.local, &args.vanta)?;
     let session = Session::connect(common).await?;
-    if !common.local {
-        if let Err(e) = choose_vanta(&session, args, &mut plan).await {
+    let work = crate::bench::Workload {
+        invocations: crate::bench::invocations(plan.cold, plan.warm, plan.concurrency),
+        reforce_bound: plan.cold * plan.max_reforce as usize,
+        upper_bound: false,
+    };
+    match crate::bench::choose(&session, &args.vanta, work, &plan.payload).await {
+        Ok(o) => plan.env_overrides = o,
+        Err(e) => {
             session.shutdown().await;
             return Err(e.into());
         }
@@ -163,52 +164,6 @@ pub async fn bench(args: &BenchArgs, mode: Mode) -> anyhow::Result<ExitCode> {
             .join(", ")
     );
     Ok(exit_code(&report))
-}
-
-/// Against AWS: points the plan at the benchmark stack (`--vanta mock`, the
-/// default), or prints what a `--vanta real` run costs and asks for
-/// confirmation.
-async fn choose_vanta(
-    session: &Session,
-    args: &BenchArgs,
-    plan: &mut Plan,
-) -> Result<(), HarnessError> {
-    let c = crate::driver::get_configuration(session).await?;
-    if !crate::bench::is_vanta_sync(&session.function, &crate::driver::environment_of(&c)) {
-        tracing::info!(
-            "{} has no VANTA_* configuration: measured as it is",
-            session.function
-        );
-        return Ok(());
-    }
-    let invocations = crate::bench::invocations(plan.cold, plan.warm, plan.concurrency);
-    match args.vanta.vanta.unwrap_or(crate::bench::Vanta::Mock) {
-        crate::bench::Vanta::Mock => {
-            let arn = c.function_arn().unwrap_or_default();
-            let stack = crate::bench::resolve(session, &args.vanta, arn).await?;
-            eprintln!(
-                "benchmark stack: {invocations} invocations against mock-vanta at {}, snapshots to s3://{}/{}/ (production configuration restored afterwards; --vanta real for your tenant)",
-                stack.vanta_url, stack.bucket, stack.prefix
-            );
-            plan.env_overrides = stack.overrides();
-        }
-        crate::bench::Vanta::Real => {
-            let estimate = crate::bench::Estimate::new(
-                invocations,
-                plan.cold * plan.max_reforce as usize,
-                &crate::driver::environment_of(&c),
-                &plan.payload,
-                args.vanta.vanta_records,
-            );
-            crate::bench::confirm_real(
-                &estimate,
-                args.vanta.yes,
-                &session.function,
-                crate::bench::interactive(),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// The exit status a report calls for: 0 all targets met, 1 a target

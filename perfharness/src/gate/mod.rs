@@ -115,6 +115,10 @@ pub struct GateArgs {
     /// <run dir>/instructions/cachegrind.out (for cg_annotate).
     #[arg(long)]
     pub keep_profile: bool,
+    /// The benchmark stack (AWS) or the real tenant, for the wall tier's
+    /// samples of the function (the reference is measured as it is).
+    #[command(flatten)]
+    pub vanta: crate::bench::VantaArgs,
 }
 
 impl GateArgs {
@@ -136,6 +140,7 @@ impl GateArgs {
             valgrind: PathBuf::from("valgrind"),
             count_runs: 3,
             keep_profile: false,
+            vanta: crate::bench::VantaArgs::defaults(),
         }
     }
 
@@ -395,6 +400,7 @@ async fn sample_wall(
     function: &Session,
     reference: Option<&Session>,
     repeat: usize,
+    overrides: &crate::bench::Overrides,
 ) -> Result<WallRun, anyhow::Error> {
     let payload = args.common.payload_bytes()?;
     let fopts = sample_options(function, &args.common, &payload).await?;
@@ -411,15 +417,19 @@ async fn sample_wall(
         None => None,
     };
     let collected = std::sync::Mutex::new((Vec::new(), Vec::new()));
-    let work = interleave(
-        function,
-        &fopts,
-        reference.zip(ropts.as_ref()),
-        args.samples,
-        repeat,
-        args.max_reforce,
-        &collected,
-    );
+    let work = async {
+        fguard.apply_environment(function, overrides).await?;
+        interleave(
+            function,
+            &fopts,
+            reference.zip(ropts.as_ref()),
+            args.samples,
+            repeat,
+            args.max_reforce,
+            &collected,
+        )
+        .await
+    };
     let guarded = run_guarded(function, &fguard, work, ctrl_c()).await;
     let rrestore = match (reference, &rguard) {
         (Some(r), Some(g)) => Some(finish_restore(&r.function, g.restore(r).await)),
@@ -498,6 +508,20 @@ pub async fn run_with_sessions(
         }
     }
 
+    // Against AWS the wall tier's samples sync against the benchmark stack
+    // (or, with --vanta real, after an estimate and a confirmation): decided
+    // before anything is measured.
+    let overrides = if run_wall {
+        let work = crate::bench::Workload {
+            invocations: args.samples * repeat,
+            reforce_bound: args.samples * repeat * args.max_reforce as usize,
+            upper_bound: false,
+        };
+        crate::bench::choose(function, &args.vanta, work, &args.common.payload_bytes()?).await?
+    } else {
+        crate::bench::Overrides::new()
+    };
+
     // The instruction tier first: it reads the function's configuration
     // before the wall tier's forced updates touch it.
     let counted = std::time::Instant::now();
@@ -508,7 +532,7 @@ pub async fn run_with_sessions(
     let instructions_s = counted.elapsed().as_secs_f64();
 
     let wall = if run_wall {
-        Some(sample_wall(args, function, reference, repeat).await?)
+        Some(sample_wall(args, function, reference, repeat, &overrides).await?)
     } else {
         None
     };
@@ -717,6 +741,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    crate::bench::check_local(args.common.local, &args.vanta)?;
     let dir = args.common.out_dir();
     let session = Session::connect(&args.common).await?;
     let reference_name = args

@@ -15,6 +15,7 @@ use clap::Args;
 use tokio::sync::watch;
 
 use crate::cli::{parse_duration, CommonArgs, LogSource, OutputFormat};
+use crate::config_guard::ConfigGuard;
 use crate::driver::warm::{invoke_sample, SampleOptions};
 use crate::error::HarnessError;
 use crate::sample::{Phase, Sample};
@@ -51,6 +52,9 @@ pub struct LoadArgs {
     /// a slot keeps its scheduled start, so the wait shows in its latency.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_in_flight: usize,
+    /// The benchmark stack (AWS) or the real tenant.
+    #[command(flatten)]
+    pub vanta: crate::bench::VantaArgs,
 }
 
 impl LoadArgs {
@@ -65,6 +69,7 @@ impl LoadArgs {
             ramp: Duration::ZERO,
             max_invocations: 100_000,
             max_in_flight: 1000,
+            vanta: crate::bench::VantaArgs::defaults(),
         }
     }
 
@@ -112,6 +117,30 @@ impl LoadArgs {
         }
     }
 
+    /// The invocations the model makes: the open schedule's count, or at
+    /// most --max-invocations for the closed model.
+    fn workload(&self, model: &Model) -> crate::bench::Workload {
+        let (invocations, upper_bound) = match model {
+            Model::Open(o) => (o.planned_count(), false),
+            Model::Closed(c) => (c.max_count, true),
+        };
+        crate::bench::Workload {
+            invocations: usize::try_from(invocations).unwrap_or(usize::MAX),
+            reforce_bound: 0,
+            upper_bound,
+        }
+    }
+
+    /// Against AWS, the environment for the run: the benchmark stack, or
+    /// nothing after a confirmed `--vanta real` (see [`crate::bench::choose`]).
+    pub async fn overrides(
+        &self,
+        session: &Session,
+    ) -> Result<crate::bench::Overrides, HarnessError> {
+        let work = self.workload(&self.model()?);
+        crate::bench::choose(session, &self.vanta, work, &self.common.payload_bytes()?).await
+    }
+
     fn plan(&self) -> LoadPlan {
         LoadPlan {
             model: if self.rate.is_some() {
@@ -156,14 +185,45 @@ fn invocation_of(s: Sample) -> Invocation {
 
 /// Runs a load test on an open session until it ends by itself or `stop`
 /// turns true. A fatal invoke error (no such function, no permission) stops
-/// the run and is returned with the report of what ran.
+/// the run and is returned with the report of what ran. Against AWS the
+/// function syncs against the benchmark stack for the run (see
+/// [`LoadArgs::overrides`]).
 pub async fn run_with_session(
     session: Arc<Session>,
     args: &LoadArgs,
     stop: watch::Receiver<bool>,
 ) -> Result<(LoadReport, Option<HarnessError>), HarnessError> {
+    let overrides = args.overrides(&session).await?;
+    run_with_overrides(session, args, stop, &overrides).await
+}
+
+/// [`run_with_session`] with the environment `overrides` applied under the
+/// configuration guard for the run (none: the configuration is untouched);
+/// the configuration is restored when the run ends, however it ends, and a
+/// failed restore is the run's error.
+async fn run_with_overrides(
+    session: Arc<Session>,
+    args: &LoadArgs,
+    stop: watch::Receiver<bool>,
+    overrides: &crate::bench::Overrides,
+) -> Result<(LoadReport, Option<HarnessError>), HarnessError> {
     let model = args.model()?;
     let info = crate::driver::describe(&session).await?;
+    let guard = if overrides.is_empty() {
+        None
+    } else {
+        let g = ConfigGuard::snapshot(&session).await?;
+        if let Err(e) = g.apply_environment(&session, overrides).await {
+            return Err(match g.restore(&session).await {
+                Ok(r) if r.verified => e,
+                Ok(r) => HarnessError::Infrastructure(format!("{e}; {}", r.message)),
+                Err(re) => {
+                    HarnessError::Infrastructure(format!("{e}; configuration NOT restored: {re}"))
+                }
+            });
+        }
+        Some(g)
+    };
     let opts = Arc::new(SampleOptions {
         payload: args.common.payload_bytes()?,
         // Thousands of invocations: the tail carries each REPORT; polling
@@ -222,7 +282,19 @@ pub async fn run_with_session(
     };
     let out = engine::run(&model, args.max_in_flight, fatal_rx, invoker).await;
     relay.abort();
-    let fatal = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let mut fatal = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(g) = guard {
+        // A failed restore matters more than the run's own error.
+        match g.restore(&session).await {
+            Ok(r) if r.verified => eprintln!("{}", r.message),
+            Ok(r) => fatal = Some(HarnessError::Infrastructure(r.message)),
+            Err(e) => {
+                fatal = Some(HarnessError::Infrastructure(format!(
+                    "configuration NOT restored: {e}"
+                )))
+            }
+        }
+    }
     let target = session
         .endpoint_url
         .clone()
@@ -245,15 +317,28 @@ pub async fn run_with_session(
 /// still writes the report of what ran.
 pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     args.model()?;
+    crate::bench::check_local(args.common.local, &args.vanta)?;
     let session = Arc::new(Session::connect(&args.common).await?);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: stopping the schedule, waiting for calls in flight");
-            let _ = stop_tx.send(true);
+    // Decided (and confirmed, with --vanta real) before the signal handler
+    // is installed, so Ctrl-C at the prompt simply ends the program.
+    let overrides = match args.overrides(&session).await {
+        Ok(o) => o,
+        Err(e) => {
+            if let Ok(session) = Arc::try_unwrap(session) {
+                session.shutdown().await;
+            }
+            return Err(e.into());
         }
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // SIGINT or SIGTERM: stop the schedule, let calls in flight finish,
+    // restore the configuration and write the report.
+    let ctrl_c = tokio::spawn(async move {
+        crate::config_guard::ctrl_c().await;
+        eprintln!("interrupted: stopping the schedule, waiting for calls in flight");
+        let _ = stop_tx.send(true);
     });
-    let result = run_with_session(session.clone(), &args, stop_rx).await;
+    let result = run_with_overrides(session.clone(), &args, stop_rx, &overrides).await;
     ctrl_c.abort();
     if let Ok(session) = Arc::try_unwrap(session) {
         session.shutdown().await;

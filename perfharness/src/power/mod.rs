@@ -60,6 +60,9 @@ pub struct PowerArgs {
     /// Times a cold sample is re-forced when the invoke after a forced update was warm.
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub max_reforce: u32,
+    /// The benchmark stack (AWS) or the real tenant.
+    #[command(flatten)]
+    pub vanta: crate::bench::VantaArgs,
 }
 
 impl PowerArgs {
@@ -73,6 +76,7 @@ impl PowerArgs {
             strategy: Strategy::Balanced,
             balanced_weight: 0.5,
             max_reforce: 6,
+            vanta: crate::bench::VantaArgs::defaults(),
         }
     }
 }
@@ -156,12 +160,23 @@ pub async fn run_with_session(
         logs_timeout: args.common.logs_timeout,
         log_group: info.log_group.clone(),
     };
+    let sizes = args.memory.0.len();
+    let work = crate::bench::Workload {
+        invocations: sizes
+            * (args.cold_samples + args.warm_samples + usize::from(args.cold_samples == 0)),
+        reforce_bound: sizes * args.cold_samples * args.max_reforce as usize,
+        upper_bound: false,
+    };
+    let overrides = crate::bench::choose(session, &args.vanta, work, &opts.payload).await?;
     let guard = ConfigGuard::snapshot(session).await?;
     let collected = Mutex::new(Vec::new());
     let guarded = run_guarded(
         session,
         &guard,
-        sweep(session, args, &opts, &collected),
+        async {
+            guard.apply_environment(session, &overrides).await?;
+            sweep(session, args, &opts, &collected).await
+        },
         ctrl_c(),
     )
     .await;
@@ -216,6 +231,7 @@ pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
     if args.common.local {
         args.common.local_cpu_scaling = true;
     }
+    crate::bench::check_local(args.common.local, &args.vanta)?;
     let session = Session::connect(&args.common).await?;
     let result = run_with_session(&session, &args).await;
     session.shutdown().await;

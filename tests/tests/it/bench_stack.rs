@@ -356,3 +356,246 @@ async fn without_the_benchmark_stack_the_run_stops_before_changing_anything() {
     assert!(stack.keys(PROD_BUCKET).await.is_empty());
     stack.shutdown().await;
 }
+
+/// Runs `args` (a subcommand and its options) in-process against the stack's
+/// emulator with the mock's URL, writing to `out`; returns report.json.
+async fn run_against_the_stack(
+    stack: &Stack,
+    args: &[&str],
+    out: &std::path::Path,
+) -> serde_json::Value {
+    let endpoint = stack.emu.endpoint_url();
+    let mock = stack.vanta.base_url();
+    let mut argv = vec!["perfharness"];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&[
+        "--function",
+        FUNCTION,
+        "--endpoint-url",
+        &endpoint,
+        "--bench-vanta-url",
+        &mock,
+        "--log-source",
+        "tail",
+        "--targets",
+        "none",
+        "--output",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let cli = perfharness::cli::Cli::try_parse_from(&argv).unwrap();
+    let code = perfharness::cli::run(cli)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+    assert_eq!(code, ExitCode::SUCCESS, "{args:?}");
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// After a run: production configuration back, nothing under the
+/// production bucket, `latest.json` published under the benchmark prefix
+/// and every benchmark object under it.
+async fn assert_only_the_benchmark_stack_was_touched(stack: &Stack, what: &str) {
+    assert_eq!(stack.env().await, production_env(), "{what}: after the run");
+    assert!(
+        stack.keys(PROD_BUCKET).await.is_empty(),
+        "{what}: nothing may be written to the production bucket"
+    );
+    let bench = stack.keys(BENCH_BUCKET).await;
+    assert!(
+        bench.contains(&"perfharness-bench/latest.json".to_string()),
+        "{what}: {bench:?}"
+    );
+    assert!(
+        bench.iter().all(|k| k.starts_with("perfharness-bench/")),
+        "{what}: {bench:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_uses_the_benchmark_stack_and_restores_production() {
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_against_the_stack(
+        &stack,
+        &[
+            "load",
+            "--concurrency",
+            "1",
+            "--duration",
+            "30s",
+            "--max-invocations",
+            "3",
+        ],
+        &dir.path().join("load"),
+    )
+    .await;
+    assert_eq!(report["invocations"], 3, "{report}");
+    // Production Vanta (port 9) answers nothing: an ok invocation synced
+    // against the mock.
+    assert_eq!(report["ok"], 3, "{report}");
+    assert_only_the_benchmark_stack_was_touched(&stack, "load").await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_uses_the_benchmark_stack_and_restores_production() {
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let report = run_against_the_stack(
+        &stack,
+        &[
+            "gate",
+            "--tiers",
+            "wall",
+            "--compare",
+            "absolute",
+            "--samples",
+            "10",
+            "--repeat",
+            "1",
+            "--update-baseline",
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ],
+        &dir.path().join("gate"),
+    )
+    .await;
+    let samples = report["function"]["samples"].as_array().unwrap();
+    assert!(samples.len() >= 10, "{samples:?}");
+    for s in samples {
+        assert_eq!(s["status"], "success", "{s}");
+    }
+    assert_eq!(report["function"]["restore"]["verified"], true, "{report}");
+    assert!(baseline.exists());
+    assert_only_the_benchmark_stack_was_touched(&stack, "gate").await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_uses_the_benchmark_stack_and_restores_production() {
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_against_the_stack(
+        &stack,
+        &[
+            "power", "--memory", "256,1024", "--cold", "1", "--warm", "2",
+        ],
+        &dir.path().join("power"),
+    )
+    .await;
+    let samples = report["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 6, "{samples:?}");
+    for s in samples {
+        assert_eq!(s[1]["status"], "success", "{s}");
+    }
+    assert_eq!(report["restored"], true);
+    assert_only_the_benchmark_stack_was_touched(&stack, "power").await;
+    let memory = stack
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap()
+        .memory_size();
+    assert_eq!(memory, Some(512));
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_gate_and_power_with_vanta_real_without_yes_refuse_with_the_estimate() {
+    let bin = perfharness_binary().await;
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    // (arguments, syncs, Vanta requests at 24 a sync, minutes at 50 a minute)
+    let cases: [(Vec<&str>, &str, &str, &str); 3] = [
+        (
+            vec!["load", "--rate", "2", "--duration", "10s"],
+            "20 full syncs",
+            "about 480",
+            "at least 10 min",
+        ),
+        (
+            vec![
+                "gate",
+                "--tiers",
+                "wall",
+                "--compare",
+                "absolute",
+                "--samples",
+                "10",
+                "--repeat",
+                "1",
+                "--update-baseline",
+                "--baseline",
+                baseline.to_str().unwrap(),
+            ],
+            "10 full syncs",
+            "about 240",
+            "at least 5 min",
+        ),
+        (
+            vec![
+                "power", "--memory", "256,1024", "--cold", "1", "--warm", "2",
+            ],
+            "6 full syncs",
+            "about 144",
+            "at least 3 min",
+        ),
+    ];
+    for (args, syncs, requests, minutes) in cases {
+        let before = stack
+            .lambda
+            .get_function_configuration()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .unwrap()
+            .revision_id()
+            .map(str::to_string);
+        let out = tokio::process::Command::new(&bin)
+            .args(&args)
+            .args(["--function", FUNCTION, "--endpoint-url"])
+            .arg(stack.emu.endpoint_url())
+            .args(["--vanta", "real", "--vanta-records", "2000"])
+            .args(["--targets", "none", "--out"])
+            .arg(dir.path().join(args[0]))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = args[0];
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invocations: {syncs}")),
+            "{what}: {stderr}"
+        );
+        assert!(stderr.contains(requests), "{what}: {stderr}");
+        assert!(stderr.contains(minutes), "{what}: {stderr}");
+        assert!(
+            stderr.contains("written under the production prefix"),
+            "{what}: {stderr}"
+        );
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{what}: {stderr}");
+        assert!(errors[0].contains("--yes"), "{what}: {stderr}");
+        let after = stack
+            .lambda
+            .get_function_configuration()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .unwrap()
+            .revision_id()
+            .map(str::to_string);
+        assert_eq!(before, after, "{what}: a refused run changes nothing");
+        assert_eq!(stack.env().await, production_env(), "{what}");
+    }
+    assert!(!baseline.exists(), "a refused gate writes no baseline");
+    assert!(stack.keys(PROD_BUCKET).await.is_empty());
+    stack.shutdown().await;
+}
