@@ -2,10 +2,10 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
-mod lambda_support;
 mod cli;
 mod lambda_control;
 mod lambda_logs;
+mod lambda_support;
 mod logs;
 mod s3;
 mod s3_consistency;

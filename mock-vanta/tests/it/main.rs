@@ -2,9 +2,9 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
-mod common;
 mod api;
 mod cli;
+mod common;
 mod faults;
 mod limits;
 mod memory;

@@ -2,7 +2,7 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
-mod support;
 mod cli;
 mod drivers;
 mod power;
+mod support;
