@@ -551,9 +551,13 @@ async fn count_staged(
     let io = |what: &str, e: std::io::Error| CountError::Io(format!("{what}: {e}"));
     std::fs::create_dir_all(&setup.work_dir)
         .map_err(|e| io(&setup.work_dir.display().to_string(), e))?;
-    let profile_path = setup.work_dir.join(format!("cachegrind.out.{run}"));
-    let log_path = setup.work_dir.join(format!("valgrind.{run}.log"));
-    let output_path = setup.work_dir.join(format!("function.{run}.out"));
+    // Valgrind runs in the staged binary's directory, so a relative `--out`
+    // must be made absolute before its paths are handed over.
+    let work_dir = std::path::absolute(&setup.work_dir)
+        .map_err(|e| io(&setup.work_dir.display().to_string(), e))?;
+    let profile_path = work_dir.join(format!("cachegrind.out.{run}"));
+    let log_path = work_dir.join(format!("valgrind.{run}.log"));
+    let output_path = work_dir.join(format!("function.{run}.out"));
     let _ = std::fs::remove_file(&profile_path);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
