@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let (emu, session) = rt.block_on(async {
-        let bin = perfharness::local::ensure_binary("emulator", "emulator", "lambda-fixture")
+        let bin = perfharness::local::ensure_binary(perfharness::local::FIXTURE_BINARY)
             .await
             .unwrap();
         let spec = emulator::lambda::FunctionSpec::new("noop", bin);

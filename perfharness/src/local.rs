@@ -103,20 +103,24 @@ pub const FIXTURE_BINARY: Binary = Binary {
     bin: "lambda-fixture",
 };
 
-/// Returns the release binary `bin` of `package` (whose sources are in
-/// `package_dir`, relative to the workspace root), building it with cargo
+/// mock-vanta served as a Lambda function (the benchmark stack's mock).
+pub const MOCK_VANTA_LAMBDA_BINARY: Binary = Binary {
+    package: "mock-vanta",
+    dir: "mock-vanta",
+    bin: "mock-vanta-lambda",
+};
+
+/// The harness itself, for tests that run it as a user would.
+pub const PERFHARNESS_BINARY: Binary = Binary {
+    package: "perfharness",
+    dir: "perfharness",
+    bin: "perfharness",
+};
+
+/// Returns the path of the release binary `binary`, building it with cargo
 /// when it is missing or older than its sources; see [`ensure_binaries`].
-pub async fn ensure_binary(
-    package: &'static str,
-    package_dir: &'static str,
-    bin: &'static str,
-) -> Result<PathBuf, HarnessError> {
-    let mut paths = ensure_binaries(&[Binary {
-        package,
-        dir: package_dir,
-        bin,
-    }])
-    .await?;
+pub async fn ensure_binary(binary: Binary) -> Result<PathBuf, HarnessError> {
+    let mut paths = ensure_binaries(&[binary]).await?;
     Ok(paths.remove(0))
 }
 

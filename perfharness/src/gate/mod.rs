@@ -344,9 +344,9 @@ async fn binary_to_count(args: &GateArgs, function: &Session) -> Result<PathBuf,
     if function.local.is_some() {
         let name = function.function.rsplit(':').next().unwrap_or_default();
         return if name == crate::local::REFERENCE_FUNCTION {
-            crate::local::ensure_binary("emulator", "emulator", "lambda-fixture").await
+            crate::local::ensure_binary(crate::local::FIXTURE_BINARY).await
         } else {
-            crate::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync").await
+            crate::local::ensure_binary(crate::local::FUNCTION_BINARY).await
         };
     }
     Err(HarnessError::Usage(

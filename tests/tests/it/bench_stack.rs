@@ -56,7 +56,7 @@ impl Stack {
         })
         .await
         .unwrap();
-        let bin = perfharness::local::ensure_binary("vanta-vuln-sync", "function", FUNCTION)
+        let bin = perfharness::local::ensure_binary(perfharness::local::FUNCTION_BINARY)
             .await
             .expect("the vanta-vuln-sync release binary");
         let mut spec = emulator::lambda::FunctionSpec::new(FUNCTION, bin);
@@ -133,14 +133,9 @@ impl Stack {
 }
 
 async fn perfharness_binary() -> PathBuf {
-    perfharness::local::ensure_binaries(&[perfharness::local::Binary {
-        package: "perfharness",
-        dir: "perfharness",
-        bin: "perfharness",
-    }])
-    .await
-    .expect("the perfharness release binary")
-    .remove(0)
+    perfharness::local::ensure_binary(perfharness::local::PERFHARNESS_BINARY)
+        .await
+        .expect("the perfharness release binary")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ fn mock_env() -> BTreeMap<String, String> {
 }
 
 async fn mock_spec() -> emulator::lambda::FunctionSpec {
-    let bin = perfharness::local::ensure_binary("mock-vanta", "mock-vanta", "mock-vanta-lambda")
+    let bin = perfharness::local::ensure_binary(perfharness::local::MOCK_VANTA_LAMBDA_BINARY)
         .await
         .expect("the mock-vanta-lambda release binary");
     let mut spec = emulator::lambda::FunctionSpec::new(MOCK, bin);
@@ -284,7 +284,7 @@ async fn mock_vanta_behind_a_function_url_answers_as_served_directly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_benchmark_stack_runs_locally_with_mock_vanta_as_a_function() {
-    let bin = perfharness::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync")
+    let bin = perfharness::local::ensure_binary(perfharness::local::FUNCTION_BINARY)
         .await
         .expect("the vanta-vuln-sync release binary");
     let mut sync = emulator::lambda::FunctionSpec::new("vanta-vuln-sync", bin);

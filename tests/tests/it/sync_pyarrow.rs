@@ -26,7 +26,7 @@ fn target_dir() -> PathBuf {
 /// The function's release binary, rebuilt by cargo when older than its
 /// sources (the harness's own locator, so a stale binary is never tested).
 async fn function_binary() -> PathBuf {
-    perfharness::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync")
+    perfharness::local::ensure_binary(perfharness::local::FUNCTION_BINARY)
         .await
         .expect("the vanta-vuln-sync release binary")
 }

@@ -1273,7 +1273,7 @@ fn the_emulator_runs_the_function_as_the_template_deploys_it() {
 /// The function's release binary, rebuilt by cargo when older than its
 /// sources (the harness's own locator, so a stale binary is never tested).
 async fn function_binary() -> PathBuf {
-    perfharness::local::ensure_binary("vanta-vuln-sync", "function", "vanta-vuln-sync")
+    perfharness::local::ensure_binary(perfharness::local::FUNCTION_BINARY)
         .await
         .expect("the vanta-vuln-sync release binary")
 }

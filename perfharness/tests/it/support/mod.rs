@@ -26,8 +26,7 @@ pub async fn fixture_bin() -> PathBuf {
     static BIN: tokio::sync::Mutex<Option<PathBuf>> = tokio::sync::Mutex::const_new(None);
     let mut slot = BIN.lock().await;
     if slot.is_none() {
-        let built =
-            perfharness::local::ensure_binary("emulator", "emulator", "lambda-fixture").await;
+        let built = perfharness::local::ensure_binary(perfharness::local::FIXTURE_BINARY).await;
         // The fixture's behaviour is stable; if a rebuild fails mid-edit
         // of the emulator, the binary already there still serves.
         let existing = perfharness::local::workspace_root().join("target/release/lambda-fixture");
