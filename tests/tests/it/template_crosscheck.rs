@@ -784,7 +784,9 @@ fn template_env(t: &Value) -> BTreeSet<String> {
     keys
 }
 
-/// Variables the Lambda runtime sets itself (spec/lambda.md §1).
+/// Variables the Lambda runtime sets in every execution environment itself
+/// (the reserved names: `AWS_*`, the task and runtime directories, `TZ`,
+/// `LANG`, `PATH`, `LD_LIBRARY_PATH`), which a template never has to declare.
 fn runtime_provided(name: &str) -> bool {
     name.starts_with("AWS_")
         || matches!(
