@@ -151,7 +151,10 @@ impl RuntimeApi {
     }
 }
 
-/// The environment a Lambda runtime process gets (spec/lambda.md §1).
+/// The environment Lambda gives a custom runtime's process: the function's
+/// name, memory size and version and the Runtime API's address (the Rust
+/// runtime refuses to start without these four), the log group and stream,
+/// the region and `TZ=:UTC`.
 pub fn lambda_command(binary: &std::path::Path, runtime_api: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(binary);
     cmd.env_clear()
