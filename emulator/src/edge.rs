@@ -42,6 +42,7 @@ pub(crate) struct Router {
     pub(crate) secrets: SecretsService,
     pub(crate) logs: LogStore,
     pub(crate) lambda: LambdaService,
+    pub(crate) sqs: crate::sqs::Queues,
 }
 
 impl Router {
@@ -65,6 +66,9 @@ impl Router {
             }
             Some(t) if t.starts_with(SECRETS_TARGET) => {
                 self.secrets.handle(&t[SECRETS_TARGET.len()..], req.body())
+            }
+            Some(t) if t.starts_with(crate::sqs::TARGET_PREFIX) => {
+                self.sqs.handle(&t[crate::sqs::TARGET_PREFIX.len()..], req.body()).await
             }
             Some(t) => aws_json_error(
                 StatusCode::BAD_REQUEST,

@@ -59,6 +59,7 @@ pub mod lambda;
 pub mod logs;
 mod s3;
 mod secrets;
+mod sqs;
 pub mod template;
 
 use std::net::SocketAddr;
@@ -174,18 +175,21 @@ impl Emulator {
             default_concurrency_cap: cfg.default_concurrency_cap,
             cpu_scaling: cfg.cpu_scaling,
         };
-        let lambda = lambda::LambdaService::with_cpu(
+        let queues = sqs::Queues::new(endpoint_url.clone());
+        let lambda = lambda::LambdaService::start(
             cfg.functions,
             settings,
             logs.clone(),
             endpoint_url.clone(),
             Ok(cpu),
+            queues.clone(),
         );
         let router = edge::Router {
             s3: Arc::new(s3::S3Frontend::new(&s3_root, cfg.s3_fault_rate)?),
             secrets: secrets::SecretsService::default(),
             logs: logs.clone(),
             lambda: lambda.clone(),
+            sqs: queues,
         };
         let edge = edge::Edge::serve(listener, router);
         Ok(EmulatorHandle {

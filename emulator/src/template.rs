@@ -2,21 +2,23 @@
 //!
 //! Reads the `AWS::Serverless::Function` resources (FunctionName, MemorySize,
 //! Timeout, Architectures, Environment.Variables, LoggingConfig.LogFormat,
-//! Description) with `Globals.Function` merged the way SAM merges it (maps
-//! deep-merged, lists appended, scalars overridden by the resource). Values
-//! are resolved as far as a template can be without a stack: `Ref` to a
-//! parameter gives its `Default`, pseudo parameters give the emulator's
-//! region and account, `Fn::Sub` and `Fn::Join` over those resolve too.
-//! Anything else (a resource's `Ref`, `Fn::GetAtt`, `Fn::If`, ...) cannot be
-//! known locally: such environment variables are left out so the caller can
-//! set them.
+//! Description, EventInvokeConfig, DeadLetterQueue) with `Globals.Function`
+//! merged the way SAM merges it (maps deep-merged, lists appended, scalars
+//! overridden by the resource). Values are resolved as far as a template can
+//! be without a stack: `Ref` to a parameter gives its `Default`, pseudo
+//! parameters give the emulator's region and account, `Fn::GetAtt Q.Arn` of
+//! an `AWS::SQS::Queue` gives the queue's ARN in the emulator (named by its
+//! `QueueName`, or its logical id without one), `Fn::Sub` and `Fn::Join`
+//! over those resolve too. Anything else (another resource's `Ref` or
+//! attribute, `Fn::If`, ...) cannot be known locally: such environment
+//! variables are left out so the caller can set them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::lambda::{FunctionSpec, LogFormat};
+use crate::lambda::{EventInvokeConfig, FunctionSpec, LogFormat};
 use crate::{Error, ACCOUNT_ID, REGION};
 
 /// Reads `template` and returns one [`FunctionSpec`] per `(name, executable)`
@@ -137,6 +139,37 @@ fn apply(spec: &mut FunctionSpec, props: &Value, resolver: &Resolver) -> Result<
             }
         };
     }
+    if let Some(config) = props.get("EventInvokeConfig") {
+        let mut event_invoke = EventInvokeConfig::default();
+        if let Some(v) = config.get("MaximumRetryAttempts") {
+            event_invoke.maximum_retry_attempts = resolver
+                .number(v)
+                .filter(|n| *n <= 2)
+                .ok_or("EventInvokeConfig.MaximumRetryAttempts is not a number from 0 to 2")?;
+        }
+        if let Some(v) = config.get("MaximumEventAgeInSeconds") {
+            event_invoke.maximum_event_age_s = resolver
+                .number(v)
+                .filter(|n| (60..=21_600).contains(n))
+                .ok_or(
+                    "EventInvokeConfig.MaximumEventAgeInSeconds is not a number from 60 to 21600",
+                )?;
+        }
+        event_invoke.on_failure = config
+            .get("DestinationConfig")
+            .and_then(|d| d.get("OnFailure"))
+            .and_then(|f| f.get("Destination"))
+            .and_then(|v| resolver.scalar(v));
+        spec.event_invoke = Some(event_invoke);
+    }
+    // SAM's DeadLetterQueue ({Type: SQS, TargetArn}) or CloudFormation's
+    // DeadLetterConfig ({TargetArn}).
+    spec.dead_letter_arn = props
+        .get("DeadLetterQueue")
+        .filter(|d| d.get("Type").and_then(Value::as_str) == Some("SQS"))
+        .or_else(|| props.get("DeadLetterConfig"))
+        .and_then(|d| d.get("TargetArn"))
+        .and_then(|v| resolver.scalar(v));
     if let Some(Value::Mapping(vars)) = props.get("Environment").and_then(|e| e.get("Variables")) {
         for (key, value) in vars {
             if let (Some(key), Some(value)) = (key.as_str(), resolver.scalar(value)) {
@@ -204,9 +237,11 @@ fn long_form(value: Value) -> Value {
     }
 }
 
-/// Resolves values against the template's parameter defaults.
+/// Resolves values against the template's parameter defaults and queues.
 struct Resolver {
     parameters: BTreeMap<String, String>,
+    /// `AWS::SQS::Queue` resources: logical id to queue name.
+    queues: BTreeMap<String, String>,
 }
 
 impl Resolver {
@@ -221,7 +256,27 @@ impl Resolver {
                 }
             }
         }
-        Self { parameters }
+        let mut resolver = Self {
+            parameters,
+            queues: BTreeMap::new(),
+        };
+        if let Some(Value::Mapping(resources)) = doc.get("Resources") {
+            for (logical_id, resource) in resources {
+                let Some(id) = logical_id.as_str() else {
+                    continue;
+                };
+                if resource.get("Type").and_then(Value::as_str) != Some("AWS::SQS::Queue") {
+                    continue;
+                }
+                let name = resource
+                    .get("Properties")
+                    .and_then(|p| p.get("QueueName"))
+                    .and_then(|v| resolver.scalar(v))
+                    .unwrap_or_else(|| id.to_string());
+                resolver.queues.insert(id.to_string(), name);
+            }
+        }
+        resolver
     }
 
     fn number(&self, value: &Value) -> Option<u32> {
@@ -242,6 +297,16 @@ impl Resolver {
         let (key, arg) = m.iter().next()?;
         match key.as_str()? {
             "Ref" => self.reference(arg.as_str()?),
+            "Fn::GetAtt" => {
+                let list = arg.as_sequence()?;
+                match (list.first()?.as_str()?, list.get(1)?.as_str()?) {
+                    (queue, "Arn") => self
+                        .queues
+                        .get(queue)
+                        .map(|name| format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}")),
+                    _ => None,
+                }
+            }
             "Fn::Sub" => match arg {
                 Value::String(s) => self.substitute(s, &BTreeMap::new()),
                 Value::Sequence(list) if list.len() == 2 => {
@@ -335,6 +400,30 @@ mod tests {
             Some("v-us-east-1-${Keep}")
         );
         assert_eq!(r.substitute("${Bucket.Arn}", &BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn event_invoke_config_and_queue_arns_resolve() {
+        let doc: Value = long_form(
+            serde_yaml_ng::from_str(
+                "Parameters:\n  Retries:\n    Default: 1\nResources:\n  Dlq:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: my-dlq\n  Other:\n    Type: AWS::SQS::Queue\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      EventInvokeConfig:\n        MaximumRetryAttempts: !Ref Retries\n        MaximumEventAgeInSeconds: 120\n        DestinationConfig:\n          OnFailure:\n            Type: SQS\n            Destination: !GetAtt Dlq.Arn\n      DeadLetterQueue:\n        Type: SQS\n        TargetArn: !GetAtt Other.Arn\n",
+            )
+            .unwrap(),
+        );
+        let resolver = Resolver::new(doc.as_mapping().unwrap());
+        let mut spec = FunctionSpec::new("F", "/bin/true");
+        apply(&mut spec, &doc["Resources"]["F"]["Properties"], &resolver).unwrap();
+        let config = spec.event_invoke.unwrap();
+        assert_eq!(config.maximum_retry_attempts, 1);
+        assert_eq!(config.maximum_event_age_s, 120);
+        assert_eq!(
+            config.on_failure.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:my-dlq")
+        );
+        assert_eq!(
+            spec.dead_letter_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:Other")
+        );
     }
 
     #[test]

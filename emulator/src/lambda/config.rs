@@ -148,6 +148,9 @@ impl Description {
             "Environment".into(),
             json!({ "Variables": spec.environment }),
         );
+        if let Some(arn) = &spec.dead_letter_arn {
+            out.insert("DeadLetterConfig".into(), json!({ "TargetArn": arn }));
+        }
         out.insert("TracingConfig".into(), json!({"Mode": "PassThrough"}));
         out.insert("RevisionId".into(), json!(self.revision_id));
         out.insert("State".into(), json!("Active"));

@@ -1,6 +1,7 @@
 //! The Lambda control plane (restJson1): routing, request validation and
 //! AWS-shaped errors (`X-Amzn-ErrorType` + JSON body, so the SDK's typed
-//! errors match).
+//! errors match). The entry point is [`LambdaService::handle`]; the work
+//! behind each operation is the service's (`service`, `async_invoke`).
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::config::{function_arn, uuid4, EnvConfig};
 use super::environment::RESERVED_VARIABLES;
-use super::service::{Function, InvokeRequest, LambdaService};
-use super::LogFormat;
+use super::invocation::InvokeRequest;
+use super::service::{epoch_s, Function, LambdaService};
+use super::{EventInvokeConfig, LogFormat};
 
 /// Largest synchronous Invoke payload.
 const MAX_SYNC_PAYLOAD: usize = 6_291_456;
@@ -240,11 +242,16 @@ fn resolve(
     }
 }
 
-/// Entry point from the edge router.
-pub(crate) async fn handle(service: &LambdaService, req: Request<Bytes>) -> Response<Bytes> {
-    match route(service, req).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
+impl LambdaService {
+    /// Answers one Lambda control-plane request (paths under
+    /// `/2015-03-31/functions`, `/2017-10-31/functions`,
+    /// `/2019-09-25/functions`, `/2019-09-30/functions` and
+    /// `/2021-10-31/functions`).
+    pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        match route(self, req).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
+        }
     }
 }
 
@@ -282,6 +289,9 @@ async fn route(service: &LambdaService, req: Request<Bytes>) -> Result<Response<
         }
         ("2019-09-30" | "2019-09-25", Some(name), Some("concurrency"), Method::GET) => {
             get_concurrency(service, &name)
+        }
+        ("2019-09-25", Some(name), Some("event-invoke-config"), method) => {
+            event_invoke_config(service, &req, &name, method)
         }
         ("2021-10-31", Some(name), Some("url"), Method::POST) => {
             create_url_config(service, &req, &name)
@@ -489,6 +499,24 @@ fn update_configuration(
             ))
         }
     };
+    let dead_letter = match body.get("DeadLetterConfig") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => match map.get("TargetArn") {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(arn)) if arn.is_empty() => Some(None),
+            Some(Value::String(arn)) => Some(Some(destination_arn(arn, "deadLetterConfig.targetArn")?)),
+            Some(_) => {
+                return Err(AwsError::invalid_content(
+                    "Could not parse request body into json: DeadLetterConfig.TargetArn must be a string",
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(AwsError::invalid_content(
+                "Could not parse request body into json: DeadLetterConfig must be an object",
+            ))
+        }
+    };
     let revision = body.get("RevisionId").and_then(Value::as_str);
 
     let mut state = function.lock();
@@ -522,6 +550,9 @@ fn update_configuration(
     }
     if let Some(logging) = logging {
         apply_logging(&mut config, &logging)?;
+    }
+    if let Some(target) = dead_letter {
+        config.spec.dead_letter_arn = target;
     }
     service.begin_update(&function, &mut state, config);
     Ok(ok_json(state.desc.to_json()))
@@ -671,15 +702,15 @@ fn create_url_config(
         "LastModifiedTime": now,
         "InvokeMode": body.get("InvokeMode").cloned().unwrap_or(json!("BUFFERED")),
     });
-    let mut urls = service.inner.urls.lock().unwrap_or_else(|p| p.into_inner());
-    if urls.contains_key(&fname) {
+    let mut state = function.lock();
+    if state.url.is_some() {
         return Err(AwsError::user(
             StatusCode::CONFLICT,
             "ResourceConflictException",
             format!("Failed to create function url config for [functionArn = {}]. Error message:  FunctionUrlConfig exists for this Lambda function", function_arn(&fname)),
         ));
     }
-    urls.insert(fname, config.clone());
+    state.url = Some(config.clone());
     let mut resp = ok_json(config);
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)
@@ -692,16 +723,129 @@ fn get_url_config(
     name: &str,
 ) -> Result<Response<Bytes>, AwsError> {
     let function = resolve(service, name, query_param(req, "Qualifier"))?;
-    let fname = function.name.clone();
-    let urls = service.inner.urls.lock().unwrap_or_else(|p| p.into_inner());
-    match urls.get(&fname) {
-        Some(c) => Ok(ok_json(c.clone())),
+    let url = function.lock().url.clone();
+    match url {
+        Some(c) => Ok(ok_json(c)),
         None => Err(AwsError::user(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
             "The resource you requested does not exist.",
         )),
     }
+}
+
+/// An SQS queue ARN of this emulator's region and account (the only
+/// destination type it delivers to).
+fn destination_arn(arn: &str, member: &str) -> Result<String, AwsError> {
+    if crate::sqs::Queues::name_of_arn(arn).is_some() {
+        Ok(arn.to_string())
+    } else {
+        Err(AwsError::invalid_parameter(format!(
+            "The {member} {arn} is not an SQS queue ARN of this emulator (arn:aws:sqs:{}:{}:NAME); it delivers failed events to SQS only.",
+            crate::REGION,
+            crate::ACCOUNT_ID
+        )))
+    }
+}
+
+/// Put/Update/Get/DeleteFunctionEventInvokeConfig. Put replaces the whole
+/// configuration (unset members take Lambda's defaults); Update (POST)
+/// changes only the members it names.
+fn event_invoke_config(
+    service: &LambdaService,
+    req: &Request<Bytes>,
+    name: &str,
+    method: Method,
+) -> Result<Response<Bytes>, AwsError> {
+    let function = resolve(service, name, query_param(req, "Qualifier"))?;
+    let missing = || {
+        AwsError::user(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            format!(
+                "The function {}:$LATEST doesn't have an EventInvokeConfig",
+                function_arn(&function.name)
+            ),
+        )
+    };
+    let mut state = function.lock();
+    match method {
+        Method::GET => {
+            let (config, modified) = state.event_invoke.clone().ok_or_else(missing)?;
+            Ok(ok_json(event_invoke_json(
+                &function.name,
+                &config,
+                modified,
+            )))
+        }
+        Method::DELETE => {
+            state.event_invoke.take().ok_or_else(missing)?;
+            let mut resp = Response::new(Bytes::new());
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            Ok(resp)
+        }
+        Method::PUT | Method::POST => {
+            let body = parse_body(req)?;
+            let base = match (&method, &state.event_invoke) {
+                (&Method::POST, Some((c, _))) => c.clone(),
+                _ => EventInvokeConfig::default(),
+            };
+            let config = parse_event_invoke(&body, base)?;
+            let modified = epoch_s();
+            state.event_invoke = Some((config.clone(), modified));
+            Ok(ok_json(event_invoke_json(
+                &function.name,
+                &config,
+                modified,
+            )))
+        }
+        _ => Err(AwsError::unknown_operation()),
+    }
+}
+
+fn parse_event_invoke(
+    body: &Value,
+    mut config: EventInvokeConfig,
+) -> Result<EventInvokeConfig, AwsError> {
+    if let Some(n) = int_field(body, "MaximumRetryAttempts", "maximumRetryAttempts", 0, 2)? {
+        config.maximum_retry_attempts = n;
+    }
+    if let Some(n) = int_field(
+        body,
+        "MaximumEventAgeInSeconds",
+        "maximumEventAgeInSeconds",
+        60,
+        21_600,
+    )? {
+        config.maximum_event_age_s = n;
+    }
+    if let Some(on_failure) = body.pointer("/DestinationConfig/OnFailure") {
+        config.on_failure = match on_failure.get("Destination") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(arn)) => Some(destination_arn(arn, "destination")?),
+            Some(_) => {
+                return Err(AwsError::invalid_content(
+                    "Could not parse request body into json: DestinationConfig.OnFailure.Destination must be a string",
+                ))
+            }
+        };
+    }
+    Ok(config)
+}
+
+/// The `FunctionEventInvokeConfig` JSON object.
+fn event_invoke_json(name: &str, config: &EventInvokeConfig, modified: f64) -> Value {
+    let mut destinations = json!({ "OnSuccess": {}, "OnFailure": {} });
+    if let Some(arn) = &config.on_failure {
+        destinations["OnFailure"] = json!({ "Destination": arn });
+    }
+    json!({
+        "LastModified": modified,
+        "FunctionArn": format!("{}:$LATEST", function_arn(name)),
+        "MaximumRetryAttempts": config.maximum_retry_attempts,
+        "MaximumEventAgeInSeconds": config.maximum_event_age_s,
+        "DestinationConfig": destinations,
+    })
 }
 
 async fn invoke(

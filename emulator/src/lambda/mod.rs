@@ -16,18 +16,22 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+mod async_invoke;
 mod config;
 mod control;
 pub(crate) mod cpu;
 mod environment;
+mod faults;
+mod invocation;
 mod memory;
 mod platform_log;
 mod runtime_api;
 mod service;
 mod url;
 
+pub use faults::FaultSettings;
 pub use platform_log::billed_duration_ms;
-pub use service::{LambdaService, LambdaSettings};
+pub use service::{EventStats, LambdaService, LambdaSettings};
 
 /// Log format of a function (`LoggingConfig.LogFormat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,6 +62,35 @@ pub struct FunctionSpec {
     pub log_format: LogFormat,
     /// `Description`.
     pub description: String,
+    /// How asynchronous (Event) invocations are retried and where they go
+    /// when they fail for good (`EventInvokeConfig`); `None` is Lambda's
+    /// default (2 retries, 6 hours, no destination).
+    pub event_invoke: Option<EventInvokeConfig>,
+    /// `DeadLetterConfig.TargetArn`: the SQS queue an Event invocation goes
+    /// to after its last failed attempt.
+    pub dead_letter_arn: Option<String>,
+}
+
+/// A function's `EventInvokeConfig`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInvokeConfig {
+    /// `MaximumRetryAttempts`, 0-2.
+    pub maximum_retry_attempts: u32,
+    /// `MaximumEventAgeInSeconds`, 60-21600.
+    pub maximum_event_age_s: u32,
+    /// `DestinationConfig.OnFailure.Destination` (an SQS queue ARN).
+    pub on_failure: Option<String>,
+}
+
+impl Default for EventInvokeConfig {
+    /// Lambda's behaviour without a configuration.
+    fn default() -> Self {
+        Self {
+            maximum_retry_attempts: 2,
+            maximum_event_age_s: 21_600,
+            on_failure: None,
+        }
+    }
 }
 
 impl FunctionSpec {
@@ -72,6 +105,8 @@ impl FunctionSpec {
             architecture: "x86_64".to_string(),
             log_format: LogFormat::Text,
             description: String::new(),
+            event_invoke: None,
+            dead_letter_arn: None,
         }
     }
 }

@@ -18,18 +18,26 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::config::uuid4;
-use super::service::{InvokeRequest, LambdaService};
+use super::invocation::InvokeRequest;
+use super::service::LambdaService;
 
 /// Path prefix of Function URLs on the emulator's port.
 pub(crate) const URL_PREFIX: &str = "/lambda-url/";
 
-/// The URL of `function` on an emulator at `endpoint`.
-pub(crate) fn url_of(endpoint: &str, function: &str) -> String {
-    format!("{}{URL_PREFIX}{function}/", endpoint.trim_end_matches('/'))
-}
+impl LambdaService {
+    /// Serves an HTTP request to a Function URL (`/lambda-url/NAME/...`).
+    pub async fn handle_url(&self, req: Request<Bytes>) -> Response<Bytes> {
+        serve(self, req).await
+    }
 
-/// A stored URL configuration (the JSON GetFunctionUrlConfig answers).
-pub(crate) type UrlConfigs = std::sync::Mutex<BTreeMap<String, Value>>;
+    /// The URL CreateFunctionUrlConfig gives `function`.
+    pub(crate) fn url_of(&self, function: &str) -> String {
+        format!(
+            "{}{URL_PREFIX}{function}/",
+            self.inner.endpoint_url.trim_end_matches('/')
+        )
+    }
+}
 
 fn plain(status: StatusCode, body: &Value) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(body.to_string()));
@@ -185,20 +193,14 @@ pub(crate) fn response(payload: &[u8]) -> Response<Bytes> {
 }
 
 /// Serves an HTTP request to `/lambda-url/<function>/...`.
-pub(crate) async fn serve(service: &LambdaService, req: Request<Bytes>) -> Response<Bytes> {
+async fn serve(service: &LambdaService, req: Request<Bytes>) -> Response<Bytes> {
     let path = req.uri().path()[URL_PREFIX.len()..].to_string();
     let (name, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
     let not_found = || plain(StatusCode::NOT_FOUND, &json!({"Message": null}));
-    let Some(config) = service
-        .inner
-        .urls
-        .lock()
-        .ok()
-        .and_then(|u| u.get(name).cloned())
-    else {
+    let Some(function) = service.function(name) else {
         return not_found();
     };
-    let Some(function) = service.function(name) else {
+    let Some(config) = function.lock().url.clone() else {
         return not_found();
     };
     if config["AuthType"] == "AWS_IAM"

@@ -3,6 +3,7 @@
 //! file).
 
 mod cli;
+mod lambda_async;
 mod lambda_control;
 mod lambda_logs;
 mod lambda_support;

@@ -4,6 +4,7 @@
 
 mod bench_stack;
 mod bench_template;
+mod chaos;
 mod mock_vanta_lambda;
 mod perfharness_full;
 mod sync_pyarrow;
