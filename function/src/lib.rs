@@ -16,4 +16,5 @@ pub mod logging;
 pub mod metrics;
 pub mod sink;
 pub mod stats;
+pub mod tls;
 pub mod vanta;

@@ -1,7 +1,8 @@
-//! A minimal Lambda Runtime API (2018-06-01) for benchmarks: it hands out one
-//! event, records when the first `/next` arrived and what the function
-//! answered, and never answers a second `/next` (the function then idles, as
-//! it would between invocations).
+//! A minimal Lambda Runtime API (2018-06-01) for benchmarks: it hands out a
+//! given number of events (one by default), records when the first `/next`
+//! arrived, when each event went out and when (and what) the function
+//! answered, and never answers the `/next` after the last event (the function
+//! then idles, as it would between invocations).
 
 #![allow(dead_code)]
 
@@ -24,6 +25,8 @@ pub struct Observed {
     pub body: Option<String>,
     /// Whether it was posted to `/error`.
     pub error: bool,
+    /// Every event handed out: when it was sent and when it was answered.
+    pub invocations: Vec<(Instant, Option<Instant>)>,
 }
 
 /// A running runtime API serving one event.
@@ -34,18 +37,25 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
+    /// Serves one event.
     pub async fn start(event: String, deadline_ms: u64) -> RuntimeApi {
+        Self::start_n(event, deadline_ms, 1).await
+    }
+
+    /// Serves the same event `events` times, one after the other.
+    pub async fn start_n(event: String, deadline_ms: u64, events: usize) -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let observed = Arc::new(Mutex::new(Observed::default()));
         let notify = Arc::new(Notify::new());
         let (obs, note) = (observed.clone(), notify.clone());
-        let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let (obs, note, event, served) =
                     (obs.clone(), note.clone(), event.clone(), served.clone());
                 tokio::spawn(async move {
+                    let _ = sock.set_nodelay(true);
                     let (read, mut write) = sock.into_split();
                     let mut reader = BufReader::new(read);
                     loop {
@@ -98,22 +108,30 @@ impl RuntimeApi {
                                 o.first_next.get_or_insert(now);
                             }
                             note.notify_waiters();
-                            if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                                // No second event: hold the request open.
+                            let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            if n >= events {
+                                // No more events: hold the request open.
                                 std::future::pending::<()>().await;
                             }
                             let head = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: bench-1\r\nlambda-runtime-deadline-ms: {deadline_ms}\r\nlambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:vanta-vuln-sync\r\nlambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\ncontent-length: {}\r\n\r\n",
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: bench-{}\r\nlambda-runtime-deadline-ms: {deadline_ms}\r\nlambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:vanta-vuln-sync\r\nlambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\ncontent-length: {}\r\n\r\n",
+                                n + 1,
                                 event.len()
                             );
-                            let _ = write.write_all(head.as_bytes()).await;
-                            let _ = write.write_all(event.as_bytes()).await;
+                            obs.lock().unwrap().invocations.push((Instant::now(), None));
+                            // One write: headers and body in separate segments
+                            // would meet Nagle and the function's delayed ACK
+                            // on a reused connection (a 40 ms stall per event).
+                            let _ = write.write_all(format!("{head}{event}").as_bytes()).await;
                         } else {
                             {
                                 let mut o = obs.lock().unwrap();
                                 o.answered = Some(now);
                                 o.body = Some(String::from_utf8_lossy(&body).into_owned());
                                 o.error = path.ends_with("/error");
+                                if let Some(last) = o.invocations.last_mut() {
+                                    last.1.get_or_insert(now);
+                                }
                             }
                             note.notify_waiters();
                             let ok = "{\"status\":\"OK\"}";

@@ -202,6 +202,9 @@ impl VantaClient {
             .timeout(options.request_timeout)
             .tcp_nodelay(true)
             .user_agent(concat!("vanta-vuln-sync/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(
+                crate::tls::client_config().map_err(|e| VantaError::Setup(e.to_string()))?,
+            )
             .build()
             .map_err(|e| VantaError::Setup(e.to_string()))?;
         Ok(Self {
