@@ -19,6 +19,9 @@ use base64::Engine as _;
 use emulator::lambda::FunctionSpec;
 use emulator::{Emulator, EmulatorConfig};
 
+#[path = "../tests/it/lambda_support/fixture_bin.rs"]
+mod fixture_bin;
+
 const CONCURRENCY: usize = 4;
 
 /// Sample sizes: full under `cargo bench`, tiny as a smoke test.
@@ -94,7 +97,7 @@ async fn run(sizes: Sizes) {
         throughput: throughput_invokes,
         cold: cold_samples,
     } = sizes;
-    let fixture = env!("CARGO_BIN_EXE_lambda-fixture");
+    let fixture = fixture_bin::fixture_path();
     let mut functions = vec![FunctionSpec::new("noop", fixture)];
     for i in 0..cold_samples {
         functions.push(FunctionSpec::new(format!("cold-{i}"), fixture));

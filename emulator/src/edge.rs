@@ -1,23 +1,29 @@
-//! The one listener: a hyper HTTP/1.1 server on a loopback port that buffers
-//! each request and routes it like AWS's endpoints would: Lambda by path,
-//! CloudWatch Logs and Secrets Manager by `X-Amz-Target`, everything else to
-//! S3. Also the awsJson1_1 response helpers the JSON services share.
+//! The one listener: a hyper HTTP/1.1 server on a loopback port that routes
+//! each request like AWS's endpoints would: Lambda by path, CloudWatch Logs
+//! and Secrets Manager by `X-Amz-Target`, everything else to S3.
+//!
+//! Before routing, [`access`](crate::access) admits the request (loopback
+//! `Host`, no cross-site browser write). S3 bodies stream through to the
+//! object store; every other body is read whole within its API's limit
+//! ([`limits`](crate::limits)) and, with `--credentials`, its SigV4
+//! signature is checked.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::access::{self, Refusal, Verifier};
+use crate::awsjson;
 use crate::lambda::LambdaService;
+use crate::limits::{self, BodyError};
 use crate::logs::LogStore;
 use crate::s3::S3Frontend;
 use crate::secrets::SecretsService;
@@ -43,10 +49,34 @@ pub(crate) struct Router {
     pub(crate) logs: LogStore,
     pub(crate) lambda: LambdaService,
     pub(crate) sqs: crate::sqs::Queues,
+    /// `Some` with `--credentials`: JSON API requests must be signed.
+    pub(crate) verifier: Option<Verifier>,
+}
+
+/// The protocol family of a request, known from its head alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// Lambda's REST-JSON control plane and function URLs.
+    Lambda,
+    /// awsJson1_1 services, addressed by `X-Amz-Target`.
+    AwsJson,
+    /// Everything else.
+    S3,
+}
+
+fn family(req: &Request<Incoming>) -> Family {
+    let path = req.uri().path();
+    if LAMBDA_PREFIXES.iter().any(|p| path.starts_with(p)) || path.starts_with(LAMBDA_URL_PREFIX) {
+        Family::Lambda
+    } else if req.headers().contains_key("x-amz-target") {
+        Family::AwsJson
+    } else {
+        Family::S3
+    }
 }
 
 impl Router {
-    /// Routes one buffered request to its service.
+    /// Routes one request whose body has been read to its service.
     pub(crate) async fn route(&self, req: Request<Bytes>) -> Response<Bytes> {
         let path = req.uri().path();
         if LAMBDA_PREFIXES.iter().any(|p| path.starts_with(p)) {
@@ -70,14 +100,113 @@ impl Router {
             Some(t) if t.starts_with(crate::sqs::TARGET_PREFIX) => {
                 self.sqs.handle(&t[crate::sqs::TARGET_PREFIX.len()..], req.body()).await
             }
-            Some(t) => aws_json_error(
+            Some(t) => awsjson::error(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
                 &format!("The X-Amz-Target {t} names a service this emulator does not provide (Lambda, CloudWatch Logs, S3, Secrets Manager)."),
             ),
-            None => self.s3.handle(req).await,
+            None => awsjson::error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "The request names no operation (no X-Amz-Target header).",
+            ),
         }
     }
+
+    /// Admits, reads and routes one request off the wire.
+    async fn serve(&self, req: Request<Incoming>) -> Response<s3s::Body> {
+        let family = family(&req);
+        if let Err(refusal) = access::admit(req.headers(), req.method()) {
+            return refuse(family, &refusal);
+        }
+        if family == Family::S3 {
+            return self.s3.handle(req).await;
+        }
+        let limit = match family {
+            Family::Lambda if is_event_invoke(&req) => limits::LAMBDA_EVENT,
+            Family::Lambda => limits::LAMBDA_REQUEST,
+            _ => limits::JSON_API_REQUEST,
+        };
+        let (parts, body) = req.into_parts();
+        let body = match limits::read_limited(&parts.headers, body, limit).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge { limit }) => return too_large(family, limit),
+            Err(BodyError::Read(e)) => {
+                return awsjson::error(
+                    StatusCode::BAD_REQUEST,
+                    "SerializationException",
+                    &format!("could not read the request body: {e}"),
+                )
+                .map(s3s::Body::from)
+            }
+        };
+        let req = Request::from_parts(parts, body);
+        // Function URLs are emulated with AuthType NONE: unsigned.
+        let signed = !req.uri().path().starts_with(LAMBDA_URL_PREFIX);
+        if let (Some(verifier), true) = (&self.verifier, signed) {
+            if let Err(refusal) = verifier.verify(&req, std::time::SystemTime::now()) {
+                return refuse(family, &refusal);
+            }
+        }
+        self.route(req).await.map(s3s::Body::from)
+    }
+}
+
+fn is_event_invoke(req: &Request<Incoming>) -> bool {
+    req.uri().path().ends_with("/invocations")
+        && req
+            .headers()
+            .get("x-amz-invocation-type")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Event"))
+}
+
+/// A refusal in the protocol of the API that was asked.
+fn refuse(family: Family, refusal: &Refusal) -> Response<s3s::Body> {
+    match family {
+        Family::S3 => crate::s3::error_response(refusal.status, refusal.code, &refusal.message),
+        Family::Lambda => {
+            lambda_error(refusal.status, refusal.code, &refusal.message).map(s3s::Body::from)
+        }
+        Family::AwsJson => {
+            awsjson::error(refusal.status, refusal.code, &refusal.message).map(s3s::Body::from)
+        }
+    }
+}
+
+/// 413 in the protocol of the API that was asked (S3's own sizes are
+/// checked by the S3 front end).
+fn too_large(family: Family, limit: u64) -> Response<s3s::Body> {
+    let operation = match limit {
+        limits::LAMBDA_REQUEST => "the InvokeFunction operation",
+        limits::LAMBDA_EVENT => "the InvokeAsync operation",
+        _ => "this operation",
+    };
+    let message = format!("Request must be smaller than {limit} bytes for {operation}");
+    match family {
+        Family::Lambda => lambda_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &message,
+        ),
+        _ => awsjson::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            &message,
+        ),
+    }
+    .map(s3s::Body::from)
+}
+
+/// Lambda's REST-JSON error: `X-Amzn-ErrorType` and `{"Type":"User","message":…}`.
+fn lambda_error(status: StatusCode, error_type: &str, message: &str) -> Response<Bytes> {
+    let body = serde_json::json!({ "Type": "User", "message": message });
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-amzn-errortype", error_type)
+        .header("x-amzn-requestid", awsjson::new_request_id())
+        .body(Bytes::from(body.to_string()))
+        .expect("static response parts are valid")
 }
 
 /// The running listener.
@@ -96,22 +225,15 @@ impl Edge {
             loop {
                 // Reap finished connections so the set does not grow forever.
                 while connections.try_join_next().is_some() {}
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
+                let stream = tokio::select! {
+                    stream = crate::net::accept(&listener) => stream,
                     _ = stopped.changed() => break,
                 };
-                let Ok((stream, _)) = accepted else {
-                    // Out of file descriptors and similar: back off, keep serving.
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                };
-                // Small request/response pairs: Nagle would add up to 40 ms.
-                let _ = stream.set_nodelay(true);
                 let router = Arc::clone(&router);
                 connections.spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let router = Arc::clone(&router);
-                        async move { Ok::<_, Infallible>(serve_one(&router, req).await) }
+                        async move { Ok::<_, Infallible>(router.serve(req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -139,115 +261,5 @@ impl Drop for Edge {
     /// A handle dropped without `shutdown()` still closes the port.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-    }
-}
-
-async fn serve_one(router: &Router, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let resp = aws_json_error(
-                StatusCode::BAD_REQUEST,
-                "SerializationException",
-                &format!("could not read the request body: {e}"),
-            );
-            return resp.map(Full::new);
-        }
-    };
-    router
-        .route(Request::from_parts(parts, body))
-        .await
-        .map(Full::new)
-}
-
-/// A new request id in the UUID v4 form AWS uses.
-pub(crate) fn new_request_id() -> String {
-    let a = fastrand::u128(..);
-    let a = (a & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let h = format!("{a:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// A 200 awsJson1_1 answer.
-pub(crate) fn aws_json_ok(value: &Value) -> Response<Bytes> {
-    aws_json(
-        StatusCode::OK,
-        serde_json::to_vec(value).unwrap_or_default(),
-    )
-}
-
-/// An awsJson1_1 error: `{"__type": TYPE, "message": …}` plus the
-/// `X-Amzn-ErrorType` header, which the SDKs read first.
-pub(crate) fn aws_json_error(
-    status: StatusCode,
-    error_type: &str,
-    message: &str,
-) -> Response<Bytes> {
-    let body = serde_json::json!({ "__type": error_type, "message": message });
-    let mut resp = aws_json(status, serde_json::to_vec(&body).unwrap_or_default());
-    if let Ok(v) = HeaderValue::from_str(error_type) {
-        resp.headers_mut().insert("x-amzn-errortype", v);
-    }
-    resp
-}
-
-fn aws_json(status: StatusCode, body: Vec<u8>) -> Response<Bytes> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amzn-requestid", new_request_id())
-        .body(Bytes::from(body))
-        .expect("static response parts are valid")
-}
-
-/// An awsJson1_1 error before it is put on the wire.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    error_type: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    /// A 400 error of AWS type `error_type`.
-    pub(crate) fn bad_request(error_type: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error_type,
-            message: message.into(),
-        }
-    }
-
-    /// The wire form.
-    pub(crate) fn into_response(self) -> Response<Bytes> {
-        aws_json_error(self.status, self.error_type, &self.message)
-    }
-}
-
-/// Parses an awsJson1_1 request body; an empty body counts as `{}` (the CLI
-/// sends none for operations without input). Anything but a JSON object is
-/// AWS's `SerializationException`.
-pub(crate) fn parse_json_body(body: &Bytes) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(Default::default()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::bad_request(
-            "SerializationException",
-            "Start of structure or map found where not expected.",
-        )),
-        Err(e) => Err(ApiError::bad_request(
-            "SerializationException",
-            format!("The request body could not be parsed as JSON: {e}"),
-        )),
     }
 }

@@ -53,10 +53,14 @@
 //! # }
 //! ```
 
+mod access;
+mod awsjson;
 mod edge;
 mod error;
 pub mod lambda;
+mod limits;
 pub mod logs;
+mod net;
 mod s3;
 mod secrets;
 mod sqs;
@@ -67,6 +71,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use access::Credentials;
 pub use error::Error;
 
 /// The region every ARN and endpoint of the emulator names.
@@ -87,6 +92,9 @@ pub struct EmulatorConfig {
     /// CloudWatch Logs events become visible to readers this long after they
     /// are written (CloudWatch's eventual consistency).
     pub log_delay_ms: u64,
+    /// The most bytes of events one log group keeps (messages plus 26 bytes
+    /// each); past it the oldest events are dropped.
+    pub log_group_cap_bytes: usize,
     /// Fraction (0..=1) of S3 requests answered with 500 InternalError or
     /// 503 SlowDown.
     pub s3_fault_rate: f64,
@@ -100,6 +108,10 @@ pub struct EmulatorConfig {
     /// 6 at 10,240 MB), through a cgroup per execution environment. Needs
     /// a writable cgroup cpu controller (root); off by default.
     pub cpu_scaling: bool,
+    /// When set, every request must be SigV4-signed with this key pair
+    /// (S3, Lambda, CloudWatch Logs, Secrets Manager); when `None`, the JSON
+    /// APIs take unsigned requests and S3 any key id with the secret `test`.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for EmulatorConfig {
@@ -110,11 +122,13 @@ impl Default for EmulatorConfig {
             functions: Vec::new(),
             state_dir: None,
             log_delay_ms: 0,
+            log_group_cap_bytes: logs::DEFAULT_GROUP_CAP_BYTES,
             s3_fault_rate: 0.0,
             update_delay_ms: lambda.update_delay_ms,
             idle_timeout: lambda.idle_timeout,
             default_concurrency_cap: lambda.default_concurrency_cap,
             cpu_scaling: lambda.cpu_scaling,
+            credentials: None,
         }
     }
 }
@@ -168,7 +182,7 @@ impl Emulator {
                 (dir.path().to_path_buf(), Some(dir))
             }
         };
-        let logs = logs::LogStore::new(cfg.log_delay_ms);
+        let logs = logs::LogStore::new(cfg.log_delay_ms).with_group_cap(cfg.log_group_cap_bytes);
         let settings = lambda::LambdaSettings {
             update_delay_ms: cfg.update_delay_ms,
             idle_timeout: cfg.idle_timeout,
@@ -185,11 +199,16 @@ impl Emulator {
             queues.clone(),
         );
         let router = edge::Router {
-            s3: Arc::new(s3::S3Frontend::new(&s3_root, cfg.s3_fault_rate)?),
+            s3: Arc::new(s3::S3Frontend::new(
+                &s3_root,
+                cfg.s3_fault_rate,
+                cfg.credentials.as_ref(),
+            )?),
             secrets: secrets::SecretsService::default(),
             logs: logs.clone(),
             lambda: lambda.clone(),
             sqs: queues,
+            verifier: cfg.credentials.map(access::Verifier::new),
         };
         let edge = edge::Edge::serve(listener, router);
         Ok(EmulatorHandle {

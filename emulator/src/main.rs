@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use emulator::lambda::{FunctionSpec, LambdaSettings};
-use emulator::{Emulator, EmulatorConfig};
+use emulator::{Credentials, Emulator, EmulatorConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,14 @@ struct ServeArgs {
     /// Make log events visible to readers only after N ms, like CloudWatch.
     #[arg(long, value_name = "N", default_value_t = 0)]
     log_delay_ms: u64,
+    /// Keep at most N MB of events per log group; older events are dropped.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = (emulator::logs::DEFAULT_GROUP_CAP_BYTES >> 20) as u32,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    log_group_cap_mb: u32,
     /// Fraction of S3 requests answered with 500 InternalError or 503 SlowDown.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_rate)]
     s3_fault_rate: f64,
@@ -74,6 +82,12 @@ struct ServeArgs {
     /// the cgroup cpu controller (v1 /sys/fs/cgroup/cpu or v2 cpu.max).
     #[arg(long)]
     cpu_scaling: bool,
+    /// Require every request to be SigV4-signed with this key pair
+    /// (ACCESS_KEY_ID:SECRET_ACCESS_KEY). Without it, any local process may
+    /// use the Lambda, Logs and Secrets Manager APIs unsigned, and S3 with
+    /// the secret key `test`; see the README's security section.
+    #[arg(long, value_name = "KEY:SECRET")]
+    credentials: Option<Credentials>,
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -236,11 +250,13 @@ fn config(args: ServeArgs) -> Result<EmulatorConfig, Usage> {
         functions,
         state_dir: args.state_dir,
         log_delay_ms: args.log_delay_ms,
+        log_group_cap_bytes: (args.log_group_cap_mb as usize) << 20,
         s3_fault_rate: args.s3_fault_rate,
         update_delay_ms: args.update_delay_ms,
         idle_timeout: Duration::from_secs(args.idle_timeout_s),
         default_concurrency_cap: args.concurrency_cap,
         cpu_scaling: args.cpu_scaling,
+        credentials: args.credentials,
     })
 }
 

@@ -4,8 +4,14 @@
 //! read-after-write, atomic conditional writes) and `s3s-fs` stores buckets,
 //! parts and listings as files under the state directory. This module adds
 //! what AWS's endpoint does around that: authentication with the local
-//! credentials and the injected 500 InternalError / 503 SlowDown answers of
-//! `--s3-fault-rate`.
+//! credentials (or those of `--credentials`), S3's size limits, and the
+//! injected 500 InternalError / 503 SlowDown answers of `--s3-fault-rate`.
+//!
+//! Bodies stream both ways: a PutObject or UploadPart goes from the socket
+//! to a file and a GetObject from the file to the socket, so an object of
+//! any size passes through in constant memory. Only the XML body of a
+//! CompleteMultipartUpload is read whole (within `s3s`'s own 20 MB limit),
+//! because its part list is checked before `s3s-fs` sees it.
 //!
 //! Path-style addressing (`http://127.0.0.1:PORT/bucket/key`) is what the
 //! SDKs use against a custom endpoint with `force_path_style`; clients that
@@ -15,13 +21,15 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use s3s::auth::{S3Auth, SecretKey};
+use hyper::body::Incoming;
+use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::S3Result;
+use s3s::{Body, S3Result};
 
-use crate::edge::new_request_id;
+use crate::access::Credentials;
+use crate::awsjson::new_request_id;
+use crate::limits::{self, BodyError};
 use crate::Error;
 
 mod store;
@@ -73,8 +81,14 @@ pub(crate) struct S3Frontend {
 
 impl S3Frontend {
     /// Serves buckets stored under `root` (created when missing); a fraction
-    /// `fault_rate` (0..=1) of requests fails with 500 or 503.
-    pub(crate) fn new(root: &Path, fault_rate: f64) -> Result<Self, Error> {
+    /// `fault_rate` (0..=1) of requests fails with 500 or 503. With
+    /// `credentials`, requests must be signed with that key pair; without,
+    /// with any key id and the secret [`LOCAL_SECRET_KEY`].
+    pub(crate) fn new(
+        root: &Path,
+        fault_rate: f64,
+        credentials: Option<&Credentials>,
+    ) -> Result<Self, Error> {
         let state_err = |message: String| Error::StateDir {
             path: root.to_path_buf(),
             message,
@@ -82,7 +96,13 @@ impl S3Frontend {
         std::fs::create_dir_all(root).map_err(|e| state_err(e.to_string()))?;
         let store = store::Store::new(root).map_err(state_err)?;
         let mut builder = S3ServiceBuilder::new(store);
-        builder.set_auth(LocalAuth);
+        match credentials {
+            Some(c) => builder.set_auth(SimpleAuth::from_single(
+                c.access_key_id.clone(),
+                SecretKey::from(c.secret_access_key.clone()),
+            )),
+            None => builder.set_auth(LocalAuth),
+        }
         builder.set_host(LocalHost);
         Ok(Self {
             service: builder.build(),
@@ -91,10 +111,10 @@ impl S3Frontend {
         })
     }
 
-    /// Answers one buffered S3 request.
-    pub(crate) async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+    /// Answers one S3 request, streaming its body.
+    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let head = req.method() == http::Method::HEAD;
         if self.fault_rate > 0.0 && fastrand::f64() < self.fault_rate {
-            let head = req.method() == http::Method::HEAD;
             return if fastrand::bool() {
                 s3_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,7 +131,6 @@ impl S3Frontend {
                 )
             };
         }
-        let head = req.method() == http::Method::HEAD;
         if let Some(bucket) = self.missing_bucket(&req) {
             return no_such_bucket(&bucket, head);
         }
@@ -123,26 +142,50 @@ impl S3Frontend {
                 head,
             );
         }
-        if let Some(resp) = self.check_completion(&req) {
-            return resp;
+        if limits::declared_length(req.headers()).is_some_and(|n| n > limits::S3_OBJECT) {
+            return s3_error(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size (5 GB in a single PUT; use a multipart upload).",
+                head,
+            );
         }
-        let req = req.map(s3s::Body::from);
-        match self.service.call(req).await {
-            Ok(resp) => {
-                let (parts, body) = resp.into_parts();
-                match body.collect().await {
-                    Ok(collected) => {
-                        let mut resp = Response::from_parts(parts, collected.to_bytes());
-                        with_request_id(&mut resp);
-                        resp
+        let req = match completion_upload_id(&req).map(str::to_string) {
+            Some(id) => {
+                let (parts, body) = req.into_parts();
+                let body = match limits::read_limited(&parts.headers, body, limits::S3_XML).await {
+                    Ok(body) => body,
+                    Err(BodyError::TooLarge { .. }) => {
+                        return s3_error(
+                            StatusCode::BAD_REQUEST,
+                            "MaxMessageLengthExceeded",
+                            "Your request was too big.",
+                            false,
+                        )
                     }
-                    Err(e) => s3_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        &format!("We encountered an internal error. Please try again. ({e})"),
-                        head,
-                    ),
+                    Err(BodyError::Read(e)) => {
+                        return s3_error(
+                            StatusCode::BAD_REQUEST,
+                            "IncompleteBody",
+                            &format!("The request body could not be read: {e}"),
+                            false,
+                        )
+                    }
+                };
+                if let Some(resp) = self.check_completion(&id, &body) {
+                    return resp;
                 }
+                Request::from_parts(parts, Body::from(body))
+            }
+            // A body longer than it may be fails as it streams.
+            None => req.map(|b| {
+                Body::http_body_unsync(http_body_util::Limited::new(b, limits::S3_OBJECT as usize))
+            }),
+        };
+        match self.service.call(req).await {
+            Ok(mut resp) => {
+                with_request_id(&mut resp);
+                resp
             }
             Err(e) => s3_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,11 +197,22 @@ impl S3Frontend {
     }
 }
 
+/// The `uploadId` of a CompleteMultipartUpload (POST with an upload id).
+fn completion_upload_id<B>(req: &Request<B>) -> Option<&str> {
+    if req.method() != http::Method::POST {
+        return None;
+    }
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|p| p.strip_prefix("uploadId="))
+}
+
 impl S3Frontend {
     /// The bucket a request names when that bucket does not exist.
     /// `s3s-fs` would create a missing bucket's directory on PutObject and
     /// answers NoSuchKey for GetObject there; AWS answers NoSuchBucket.
-    fn missing_bucket(&self, req: &Request<Bytes>) -> Option<String> {
+    fn missing_bucket<B>(&self, req: &Request<B>) -> Option<String> {
         let path = req.uri().path().trim_start_matches('/');
         let host = req
             .headers()
@@ -192,7 +246,7 @@ impl S3Frontend {
     /// Whether the request names an `uploadId` that is not (or no longer)
     /// in progress. `s3s-fs` answers those with 403 AccessDenied; AWS with
     /// 404 NoSuchUpload, which is what clients retry or give up on.
-    fn unknown_upload(&self, req: &Request<Bytes>) -> bool {
+    fn unknown_upload<B>(&self, req: &Request<B>) -> bool {
         let Some(id) = req
             .uri()
             .query()
@@ -211,16 +265,8 @@ impl S3Frontend {
     /// anything is assembled. `s3s-fs` checks part sizes only while
     /// assembling, after it has already discarded the upload, so a client
     /// could no longer abort it; S3 keeps the upload on these errors.
-    fn check_completion(&self, req: &Request<Bytes>) -> Option<Response<Bytes>> {
-        if req.method() != http::Method::POST {
-            return None;
-        }
-        let id = req
-            .uri()
-            .query()?
-            .split('&')
-            .find_map(|p| p.strip_prefix("uploadId="))?;
-        let body = std::str::from_utf8(req.body()).ok()?;
+    fn check_completion(&self, id: &str, body: &Bytes) -> Option<Response<Body>> {
+        let body = std::str::from_utf8(body).ok()?;
         let numbers: Vec<u32> = body
             .split("<PartNumber>")
             .skip(1)
@@ -261,7 +307,7 @@ impl S3Frontend {
     }
 }
 
-fn no_such_bucket(bucket: &str, head: bool) -> Response<Bytes> {
+fn no_such_bucket(bucket: &str, head: bool) -> Response<Body> {
     let request_id = new_request_id();
     let body = if head {
         Bytes::new()
@@ -275,13 +321,13 @@ fn no_such_bucket(bucket: &str, head: bool) -> Response<Bytes> {
         .header("content-type", "application/xml")
         .header("x-amz-request-id", &request_id)
         .header("x-amz-id-2", &request_id)
-        .body(body)
+        .body(Body::from(body))
         .expect("static response parts are valid")
 }
 
 /// S3 answers every request with `x-amz-request-id` and `x-amz-id-2` (the
 /// SDK exposes them as `request_id()` / `extended_request_id()`).
-fn with_request_id(resp: &mut Response<Bytes>) {
+fn with_request_id(resp: &mut Response<Body>) {
     if resp.headers().contains_key("x-amz-request-id") {
         return;
     }
@@ -292,9 +338,14 @@ fn with_request_id(resp: &mut Response<Bytes>) {
     }
 }
 
+/// An S3 error answer, for refusals made before S3 is reached.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    s3_error(status, code, message, false)
+}
+
 /// An error in S3's XML shape (`<Error><Code>…`), with the request id headers
 /// S3 always sends. HEAD answers carry no body, as on AWS.
-fn s3_error(status: StatusCode, code: &str, message: &str, head: bool) -> Response<Bytes> {
+fn s3_error(status: StatusCode, code: &str, message: &str, head: bool) -> Response<Body> {
     let request_id = new_request_id();
     let body = if head {
         Bytes::new()
@@ -309,7 +360,7 @@ fn s3_error(status: StatusCode, code: &str, message: &str, head: bool) -> Respon
         .header("content-type", "application/xml")
         .header("x-amz-request-id", &request_id)
         .header("x-amz-id-2", &request_id)
-        .body(body)
+        .body(Body::from(body))
         .expect("static response parts are valid")
 }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::Response;
 use serde_json::{json, Map, Value};
 
-use crate::edge::{aws_json_ok, new_request_id, parse_json_body, ApiError};
+use crate::awsjson::{self, new_request_id, not_found, required_str, validation, ApiError};
 use crate::{ACCOUNT_ID, REGION};
 
 const CURRENT: &str = "AWSCURRENT";
@@ -88,7 +88,7 @@ type Answer = Result<Value, ApiError>;
 impl SecretsService {
     /// Answers one `secretsmanager.<operation>` request.
     pub(crate) fn handle(&self, operation: &str, body: &Bytes) -> Response<Bytes> {
-        let input = match parse_json_body(body) {
+        let input = match awsjson::parse_body(body) {
             Ok(v) => v,
             Err(e) => return e.into_response(),
         };
@@ -110,7 +110,7 @@ impl SecretsService {
             )),
         };
         match answer {
-            Ok(v) => aws_json_ok(&v),
+            Ok(v) => awsjson::ok(&v),
             Err(e) => e.into_response(),
         }
     }
@@ -498,30 +498,12 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn required_str<'a>(input: &'a Value, field: &str) -> Result<&'a str, ApiError> {
-    input.get(field).and_then(Value::as_str).ok_or_else(|| {
-        let mut member = field.to_string();
-        member[..1].make_ascii_lowercase();
-        validation(&format!(
-            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-        ))
-    })
-}
-
-fn not_found(message: &str) -> ApiError {
-    ApiError::bad_request("ResourceNotFoundException", message)
-}
-
 fn invalid_parameter(message: &str) -> ApiError {
     ApiError::bad_request("InvalidParameterException", message)
 }
 
 fn invalid_request(message: &str) -> ApiError {
     ApiError::bad_request("InvalidRequestException", message)
-}
-
-fn validation(message: &str) -> ApiError {
-    ApiError::bad_request("ValidationException", message)
 }
 
 fn marked_for_deletion() -> ApiError {

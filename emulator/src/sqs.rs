@@ -156,7 +156,7 @@ impl Queues {
         body: String,
         attributes: BTreeMap<String, MessageAttribute>,
     ) -> Result<String, NoSuchQueue> {
-        let id = crate::edge::new_request_id();
+        let id = crate::awsjson::new_request_id();
         {
             let mut queues = self.lock();
             let queue = queues
@@ -180,7 +180,7 @@ impl Queues {
 
     /// Answers one SQS operation (the `X-Amz-Target` after `AmazonSQS.`).
     pub(crate) async fn handle(&self, operation: &str, body: &Bytes) -> Response<Bytes> {
-        let input = match crate::edge::parse_json_body(body) {
+        let input = match crate::awsjson::parse_body(body) {
             Ok(v) => v,
             Err(e) => return e.into_response(),
         };
@@ -347,7 +347,7 @@ impl Queues {
             let received_ms = now_ms();
             let first = *m.first_receive_ms.get_or_insert(received_ms);
             m.invisible_until = Some(now + hide_for);
-            let receipt = format!("{}#{}", m.id, crate::edge::new_request_id());
+            let receipt = format!("{}#{}", m.id, crate::awsjson::new_request_id());
             m.receipt = Some(receipt.clone());
             let mut entry = json!({
                 "MessageId": m.id,
@@ -518,7 +518,7 @@ fn respond(status: StatusCode, body: &Value, query_error: Option<String>) -> Res
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.0"),
     );
-    if let Ok(id) = HeaderValue::from_str(&crate::edge::new_request_id()) {
+    if let Ok(id) = HeaderValue::from_str(&crate::awsjson::new_request_id()) {
         headers.insert("x-amzn-requestid", id);
     }
     if let Some(v) = query_error.and_then(|q| HeaderValue::from_str(&q).ok()) {

@@ -109,13 +109,7 @@ impl LogSink {
                 Ok(n) => {
                     let partial = &mut state.partial[source];
                     partial.extend_from_slice(&buf[..n]);
-                    let mut start = 0;
-                    while let Some(pos) = partial[start..].iter().position(|b| *b == b'\n') {
-                        let end = start + pos + 1;
-                        events.push(String::from_utf8_lossy(&partial[start..end]).into_owned());
-                        start = end;
-                    }
-                    partial.drain(..start);
+                    take_lines(partial, &mut events);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -153,6 +147,37 @@ impl LogSink {
         }
         open
     }
+}
+
+/// The largest log event CloudWatch stores (256 KB). A longer line, or
+/// output that never ends its line, is cut into events of at most this
+/// size, so the capture buffer of each pipe never holds more.
+pub(crate) const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Moves every complete line (with its `\n`) out of `partial` into
+/// `events`, then cuts what remains into events of [`MAX_EVENT_BYTES`]
+/// while it is at least that long, at a UTF-8 character boundary.
+fn take_lines(partial: &mut Vec<u8>, events: &mut Vec<String>) {
+    let mut start = 0;
+    loop {
+        let rest = &partial[start..];
+        let window = &rest[..rest.len().min(MAX_EVENT_BYTES)];
+        let end = match window.iter().position(|b| *b == b'\n') {
+            Some(pos) => pos + 1,
+            None if rest.len() >= MAX_EVENT_BYTES => {
+                // Back up over UTF-8 continuation bytes (at most three).
+                let mut cut = MAX_EVENT_BYTES;
+                while cut > MAX_EVENT_BYTES - 4 && (rest[cut] & 0xC0) == 0x80 {
+                    cut -= 1;
+                }
+                cut
+            }
+            None => break,
+        };
+        events.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+        start += end;
+    }
+    partial.drain(..start);
 }
 
 /// Keeps a chatty invocation's Tail buffer bounded: only its last 4 KB is
@@ -241,6 +266,24 @@ pub(crate) const RESERVED_VARIABLES: &[&str] = &[
     "LAMBDA_TASK_ROOT",
 ];
 
+/// Runs in the forked child before exec: the kernel sends it SIGKILL when
+/// the emulator dies, even by SIGKILL or the OOM killer, so no function
+/// process outlives it. (The signal follows the forking thread; tokio's
+/// worker threads live as long as the runtime.) If the emulator is already
+/// gone by now, the child is an orphan and must not start.
+fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: plain system calls without pointers.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
+}
+
 impl Sandbox {
     /// Starts the function's process with the environment a real runtime
     /// gets and a fresh Runtime API listener; with `cgroup`, the process
@@ -325,6 +368,11 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe and allocate nothing.
+        unsafe {
+            cmd.pre_exec(move || die_with_parent(parent));
+        }
         if let Some(cgroup) = &cgroup {
             let procs = cgroup.procs().clone();
             // SAFETY: the closure only calls open/write/close on a path
@@ -475,5 +523,40 @@ impl Drop for Sandbox {
         }
         self.server.abort();
         self.sampler.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_events_and_long_lines_are_cut_at_256_kb() {
+        let mut partial = b"one\ntwo\nthr".to_vec();
+        let mut events = Vec::new();
+        take_lines(&mut partial, &mut events);
+        assert_eq!(events, ["one\n", "two\n"]);
+        assert_eq!(partial, b"thr");
+
+        // 600 KB without a newline, with a 3-byte character at the first cut.
+        let mut partial = vec![b'a'; MAX_EVENT_BYTES - 1];
+        partial.extend_from_slice("€".as_bytes());
+        partial.extend(std::iter::repeat_n(b'b', 2 * MAX_EVENT_BYTES));
+        let mut events = Vec::new();
+        take_lines(&mut partial, &mut events);
+        assert_eq!(events.len(), 3);
+        assert_eq!(
+            events[0].len(),
+            MAX_EVENT_BYTES - 1,
+            "cut before the character"
+        );
+        assert!(events[1].starts_with('€'));
+        assert!(events.iter().all(|e| e.len() <= MAX_EVENT_BYTES));
+        assert!(
+            partial.len() < MAX_EVENT_BYTES,
+            "the buffer stays under the cap"
+        );
+        let total: usize = events.iter().map(String::len).sum::<usize>() + partial.len();
+        assert_eq!(total, 3 * MAX_EVENT_BYTES + 2, "nothing is lost");
     }
 }

@@ -101,10 +101,7 @@ impl RuntimeShared {
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<RuntimeShared>) {
     let mut connections = JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+        let stream = crate::net::accept(&listener).await;
         let shared = shared.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
@@ -149,6 +146,20 @@ fn invalid_state(from: &str, to: &str) -> Response<Full<Bytes>> {
 }
 
 async fn route(shared: &RuntimeShared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    // As at the edge: a browser page reaching this port through DNS
+    // rebinding still names its own host.
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !crate::access::is_loopback_host(host) {
+        return runtime_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "the Runtime API answers only requests addressed to a loopback host",
+        );
+    }
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
         return runtime_error(StatusCode::NOT_FOUND, "NotFound", "Not Found");
@@ -268,11 +279,22 @@ fn body_error_type(body: &[u8]) -> String {
         .unwrap_or_else(|| "Runtime.Unknown".to_string())
 }
 
+/// The posted body, read up to one byte past [`MAX_RESPONSE_BYTES`]: a
+/// longer one is refused by its length, so a runtime posting gigabytes
+/// costs the emulator no more than that.
 async fn read_body(req: Request<Incoming>) -> Bytes {
-    match req.into_body().collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::new(),
+    let mut body = req.into_body();
+    let mut out = bytes::BytesMut::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            let room = MAX_RESPONSE_BYTES + 1 - out.len();
+            out.extend_from_slice(&data[..data.len().min(room)]);
+            if out.len() > MAX_RESPONSE_BYTES {
+                break;
+            }
+        }
     }
+    out.freeze()
 }
 
 fn epoch_ms() -> i64 {
@@ -351,7 +373,7 @@ mod tests {
     ) -> (u16, String) {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await.unwrap();

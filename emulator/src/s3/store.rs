@@ -50,6 +50,15 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::RwLock;
 
+/// The one owner of every bucket and object: S3's canonical user id form
+/// (64 hex digits) and a display name.
+fn local_owner() -> Owner {
+    Owner {
+        display_name: Some("emulator".to_string()),
+        id: Some("75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a".to_string()),
+    }
+}
+
 /// S3's minimum size of every part of a multipart upload but the last.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Read and write buffer size.
@@ -774,22 +783,49 @@ impl S3 for Store {
         self.fs.list_buckets(req).await
     }
 
+    /// ListObjects (V1) as S3 writes it: the V2 listing's entries, each
+    /// with its Owner (V1 always names it), and the request's Marker echoed.
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.fs.list_objects(req).await
+        let marker = req.input.marker.clone();
+        let mut v2 = req.map_input(ListObjectsV2Input::from);
+        v2.input.fetch_owner = Some(true);
+        let resp = self.list_objects_v2(v2).await?;
+        Ok(resp.map_output(|v2| ListObjectsOutput {
+            contents: v2.contents,
+            common_prefixes: v2.common_prefixes,
+            delimiter: v2.delimiter,
+            encoding_type: v2.encoding_type,
+            name: v2.name,
+            prefix: v2.prefix,
+            max_keys: v2.max_keys,
+            is_truncated: v2.is_truncated,
+            marker,
+            next_marker: v2.next_continuation_token,
+            ..Default::default()
+        }))
     }
 
     /// `s3s-fs` lists the files (so a listing shows exactly the committed
-    /// objects); each entry gets its ETag, size and time from one version.
+    /// objects); each entry gets its ETag, size and time from one version,
+    /// its StorageClass (always `STANDARD` here), and its Owner when the
+    /// request sets `fetch-owner`, as S3 writes them.
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let bucket = req.input.bucket.clone();
+        let fetch_owner = req.input.fetch_owner == Some(true);
         let mut resp = self.fs.list_objects_v2(req).await?;
         for object in resp.output.contents.iter_mut().flatten() {
+            object.storage_class = Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            ));
+            if fetch_owner {
+                object.owner = Some(local_owner());
+            }
             let Some(key) = object.key.clone() else {
                 continue;
             };

@@ -1,5 +1,6 @@
 //! The `emulator serve` binary: its one stdout line, serving, a clean
-//! SIGTERM exit with no function process left, and one-line usage errors.
+//! SIGTERM exit with no function process left, none left after a SIGKILL
+//! either, and one-line usage errors.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,45 +12,13 @@ use aws_sdk_lambda::primitives::Blob;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-const EMULATOR: &str = env!("CARGO_BIN_EXE_emulator");
-const FIXTURE: &str = env!("CARGO_BIN_EXE_lambda-fixture");
-
-/// Direct children of `pid`, from /proc.
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised command: state, ppid, ...
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
-        if ppid == pid {
-            out.push(child);
-        }
-    }
-    out
-}
-
-/// Whether `pid` is still a live (non-zombie) process.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let after = &stat[stat.rfind(')').unwrap() + 2..];
-            !after.starts_with('Z')
-        }
-        Err(_) => false,
-    }
-}
+use crate::served::{alive, children, fixture_path, Served, EMULATOR};
 
 #[tokio::test]
 async fn serves_prints_one_line_and_exits_cleanly_on_sigterm() {
     let state = tempfile::tempdir().unwrap();
     // A relative executable path, as typed in a shell, must work too.
-    let fixture = Path::new(FIXTURE);
+    let fixture = Path::new(fixture_path());
     let mut child = Command::new(EMULATOR)
         .current_dir(fixture.parent().unwrap())
         .args(["serve", "--addr", "localhost:0", "--function"])
@@ -149,7 +118,7 @@ async fn run(args: &[&str]) -> (i32, String) {
 
 #[tokio::test]
 async fn usage_errors_are_one_line_and_exit_2() {
-    let bad_name = format!("bad name={FIXTURE}");
+    let bad_name = format!("bad name={}", fixture_path());
     let cases: &[(&[&str], &str)] = &[
         (&["serve", "--bogus"], "--bogus"),
         (&["serve", "--addr", "0.0.0.0:4566"], "loopback"),
@@ -185,12 +154,12 @@ async fn a_broken_template_is_a_usage_error() {
         "--template",
         template.to_str().unwrap(),
         "--function",
-        &format!("f={FIXTURE}"),
+        &format!("f={}", fixture_path()),
     ])
     .await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("template.yaml"), "{stderr}");
-    assert!(Path::new(FIXTURE).exists());
+    assert!(Path::new(fixture_path()).exists());
 }
 
 #[tokio::test]
@@ -219,4 +188,40 @@ async fn ctrl_c_exits_cleanly_too() {
         .expect("no exit within 30 s of SIGINT")
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn sigkill_of_the_emulator_leaves_no_function_process() {
+    let served = Served::start(&["--function", &format!("fixture={}", fixture_path())]).await;
+    let lambda = aws_sdk_lambda::Client::new(&served.sdk_config("test", "test").await);
+    let out = lambda
+        .invoke()
+        .function_name("fixture")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.function_error().is_none(), "{:?}", out.payload());
+    let spawned = children(served.pid);
+    assert!(!spawned.is_empty(), "the invoke left no warm environment");
+    assert!(spawned.iter().all(|p| alive(*p)));
+
+    // No chance to clean up: the kernel must take the functions along.
+    unsafe {
+        libc::kill(served.pid as i32, libc::SIGKILL);
+    }
+    let mut child = served.child;
+    child.wait().await.unwrap();
+    let mut left = spawned.clone();
+    for _ in 0..100 {
+        left.retain(|p| alive(*p));
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        left.is_empty(),
+        "function processes {left:?} outlived a SIGKILLed emulator"
+    );
 }

@@ -31,7 +31,7 @@ async fn clients(emu: &EmulatorHandle) -> Clients {
 }
 
 fn fixture(name: &str) -> FunctionSpec {
-    FunctionSpec::new(name, env!("CARGO_BIN_EXE_lambda-fixture"))
+    FunctionSpec::new(name, crate::lambda_support::fixture_path())
 }
 
 /// Every event of a group, in order: (stream, message).

@@ -2,13 +2,17 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
+mod access;
 mod cli;
 mod lambda_async;
 mod lambda_control;
 mod lambda_logs;
 mod lambda_support;
+mod limits;
 mod logs;
 mod s3;
 mod s3_consistency;
+mod s3_memory;
 mod secrets;
+mod served;
 mod template;

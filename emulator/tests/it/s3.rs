@@ -691,3 +691,72 @@ async fn parts_below_5_mib_except_the_last_are_entity_too_small() {
         .unwrap();
     emu.shutdown().await;
 }
+
+/// The members botocore's S3 model gives a listing entry (`Object`) that S3
+/// always writes, and those of the listing itself; `Owner` (`ID`,
+/// `DisplayName`) only when asked for in V2, always in V1.
+#[tokio::test]
+async fn listings_carry_every_member_s3_writes() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket().bucket("shapes").send().await.unwrap();
+    let put = s3
+        .put_object()
+        .bucket("shapes")
+        .key("a.txt")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().to_string();
+
+    let check = |o: &aws_sdk_s3::types::Object| {
+        assert_eq!(o.key(), Some("a.txt"));
+        assert!(o.last_modified().is_some(), "LastModified");
+        assert_eq!(o.e_tag(), Some(etag.as_str()), "ETag");
+        assert_eq!(o.size(), Some(5), "Size");
+        assert_eq!(
+            o.storage_class(),
+            Some(&aws_sdk_s3::types::ObjectStorageClass::Standard),
+            "StorageClass"
+        );
+    };
+    let v2 = s3.list_objects_v2().bucket("shapes").send().await.unwrap();
+    assert_eq!(v2.name(), Some("shapes"));
+    assert_eq!(v2.key_count(), Some(1));
+    assert_eq!(v2.max_keys(), Some(1000));
+    assert_eq!(v2.is_truncated(), Some(false));
+    check(&v2.contents()[0]);
+    assert!(
+        v2.contents()[0].owner().is_none(),
+        "Owner only with fetch-owner"
+    );
+
+    let owned = s3
+        .list_objects_v2()
+        .bucket("shapes")
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    let owner = owned.contents()[0].owner().expect("Owner with fetch-owner");
+    assert_eq!(owner.id().map(str::len), Some(64), "canonical user id");
+    assert!(owner.display_name().is_some());
+
+    let v1 = s3
+        .list_objects()
+        .bucket("shapes")
+        .marker("0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.name(), Some("shapes"));
+    assert_eq!(v1.marker(), Some("0"));
+    assert_eq!(v1.is_truncated(), Some(false));
+    check(&v1.contents()[0]);
+    assert!(
+        v1.contents()[0].owner().is_some(),
+        "V1 always names the Owner"
+    );
+    emu.shutdown().await;
+}

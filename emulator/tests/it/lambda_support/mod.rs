@@ -13,10 +13,9 @@ use base64::Engine as _;
 use emulator::lambda::{FunctionSpec, LambdaService, LambdaSettings};
 use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
-/// Path of the fixture binary Cargo built for these tests.
-pub fn fixture_path() -> &'static str {
-    env!("CARGO_BIN_EXE_lambda-fixture")
-}
+mod fixture_bin;
+
+pub use fixture_bin::fixture_path;
 
 /// A fixture function definition.
 pub fn fixture(name: &str) -> FunctionSpec {
