@@ -3,7 +3,7 @@
 //! tabs, START/END noise, and JSON platform.report records.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use perfharness::report::line::{parse_line, parse_text, LineOutcome};
+use perfharness::platform::{parse_line, parse_text, LineOutcome};
 use std::hint::black_box;
 
 fn corpus() -> Vec<String> {

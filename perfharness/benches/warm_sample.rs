@@ -9,10 +9,10 @@ use std::time::Duration;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::LogType;
 use criterion::{criterion_group, criterion_main, Criterion};
-use perfharness::cli::{CommonArgs, LogSource};
-use perfharness::driver::warm::{invoke_sample, SampleOptions};
+use perfharness::aws::session::Session;
+use perfharness::measure::warm::{invoke_sample, SampleOptions};
+use perfharness::options::{CommonArgs, LogSource};
 use perfharness::sample::Phase;
-use perfharness::session::Session;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -74,7 +74,6 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     rt.block_on(async {
-        session.shutdown().await;
         emu.shutdown().await;
     });
 }

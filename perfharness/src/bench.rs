@@ -14,17 +14,10 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
-use clap::{Args, ValueEnum};
-
+use crate::aws::session::Session;
 use crate::error::HarnessError;
-use crate::session::Session;
+pub use crate::options::{Vanta, VantaArgs, BENCH_PREFIX, MOCK_FUNCTION, MOCK_SECRET};
 
-/// Name of the mock-vanta function the benchmark stack deploys.
-pub const MOCK_FUNCTION: &str = "perfharness-mock-vanta";
-/// Name of the mock's credentials secret in the benchmark stack.
-pub const MOCK_SECRET: &str = "perfharness-mock-vanta-credentials";
-/// Key prefix of benchmark snapshots.
-pub const BENCH_PREFIX: &str = "perfharness-bench";
 /// The benchmark bucket is `perfharness-bench-<account>-<region>`.
 pub const BUCKET_STEM: &str = "perfharness-bench";
 
@@ -51,61 +44,6 @@ pub struct Counts {
     pub warm: usize,
     /// Parallel invokes.
     pub concurrency: usize,
-}
-
-/// Which Vanta the function talks to during a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Vanta {
-    /// The benchmark stack's mock-vanta (default against AWS).
-    Mock,
-    /// The function's own configuration: the real tenant and the production
-    /// prefix (asks for confirmation after an estimate).
-    Real,
-}
-
-/// Options choosing the benchmark stack (flattened into `full`, `cold`,
-/// `warm`, `gate`, `load` and `power`).
-#[derive(Debug, Clone, Default, Args)]
-pub struct VantaArgs {
-    /// Against AWS: `mock` (default) points the function at the benchmark
-    /// stack for the run; `real` syncs against your Vanta tenant and the
-    /// production prefix, after an estimate and a confirmation.
-    #[arg(long, value_enum, value_name = "mock|real")]
-    pub vanta: Option<Vanta>,
-    /// Confirm a `--vanta real` run without asking (CI).
-    #[arg(long)]
-    pub yes: bool,
-    /// With --vanta real: records in your tenant (all datasets), for the
-    /// request estimate.
-    #[arg(long, value_name = "N")]
-    pub vanta_records: Option<u64>,
-    /// mock-vanta's URL (default: the Function URL of --bench-mock-function).
-    #[arg(long, value_name = "URL")]
-    pub bench_vanta_url: Option<String>,
-    /// The benchmark stack's mock-vanta function, whose Function URL is read.
-    #[arg(long, value_name = "NAME", default_value = MOCK_FUNCTION)]
-    pub bench_mock_function: String,
-    /// Bucket for benchmark snapshots (default perfharness-bench-<account>-<region>).
-    #[arg(long, value_name = "BUCKET")]
-    pub bench_bucket: Option<String>,
-    /// Key prefix for benchmark snapshots.
-    #[arg(long, value_name = "PREFIX", default_value = BENCH_PREFIX)]
-    pub bench_prefix: String,
-    /// Secret holding mock-vanta's test credentials.
-    #[arg(long, value_name = "NAME", default_value = MOCK_SECRET)]
-    pub bench_secret: String,
-}
-
-impl VantaArgs {
-    /// The defaults of the command line (mock against AWS, the stack's names).
-    pub fn defaults() -> Self {
-        VantaArgs {
-            bench_mock_function: MOCK_FUNCTION.into(),
-            bench_prefix: BENCH_PREFIX.into(),
-            bench_secret: MOCK_SECRET.into(),
-            ..Default::default()
-        }
-    }
 }
 
 /// The sample counts: those given, else the defaults for where the run goes.
@@ -416,8 +354,8 @@ pub async fn choose(
     if session.is_local() {
         return Ok(Overrides::new());
     }
-    let c = crate::driver::get_configuration(session).await?;
-    let env = crate::driver::environment_of(&c);
+    let c = crate::aws::control::get_configuration(session).await?;
+    let env = crate::aws::control::environment_of(&c);
     if !is_vanta_sync(&session.function, &env) {
         tracing::info!(
             "{} has no VANTA_* configuration: measured as it is",

@@ -32,9 +32,16 @@ pub enum HarnessError {
     /// A wait or poll ran past its bound.
     #[error("timed out: {0}")]
     Timeout(String),
-    /// The run was interrupted (Ctrl-C).
+    /// The run was interrupted (SIGINT, SIGTERM or SIGHUP).
     #[error("interrupted")]
     Interrupted,
+    /// Someone else changed the function's configuration during the run;
+    /// the harness neither continues nor writes over their change.
+    #[error("{0}")]
+    ConcurrentChange(String),
+    /// The harness panicked (a bug); the configuration was restored first.
+    #[error("internal error (please report it): {0}")]
+    Panicked(String),
     /// Reading or writing a file failed.
     #[error("{path}: {cause}")]
     Io {

@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::CommonArgs;
+use crate::aws::session::Session;
 use crate::error::HarnessError;
+use crate::options::CommonArgs;
 
 /// Name of the reference no-op function (the emulator's fixture) every
 /// local stack defines beside the template's functions.
@@ -189,6 +190,45 @@ pub async fn ensure_binaries(binaries: &[Binary]) -> Result<Vec<PathBuf>, Harnes
         )));
     }
     Ok(paths)
+}
+
+/// Connects as `args` say. With `--local` it first says so on stderr and
+/// starts mock-vanta and the emulator in-process (building the function's
+/// and the fixture's release binaries with cargo when missing or stale),
+/// then connects to that emulator; stop the stack with [`stop`] afterwards.
+pub async fn connect(args: &CommonArgs) -> Result<(Session, Option<LocalStack>), HarnessError> {
+    if !args.local {
+        return Ok((Session::connect(args).await?, None));
+    }
+    if args.endpoint_url.is_some() {
+        return Err(HarnessError::Usage(
+            "--local starts its own emulator; drop --endpoint-url (or drop --local to use yours)"
+                .into(),
+        ));
+    }
+    eprintln!(
+        "--local: starting mock-vanta and the AWS emulator in-process ({} records; release binaries are built first when missing or stale)",
+        args.local_records
+    );
+    let stack = LocalStack::start(args).await?;
+    match Session::with_endpoint(args, Some(stack.endpoint_url())).await {
+        Ok(mut session) => {
+            session.local = true;
+            session.reference = Some(REFERENCE_FUNCTION.to_string());
+            Ok((session, Some(stack)))
+        }
+        Err(e) => {
+            stack.shutdown().await;
+            Err(e)
+        }
+    }
+}
+
+/// Stops the local stack of [`connect`], if there is one.
+pub async fn stop(stack: Option<LocalStack>) {
+    if let Some(s) = stack {
+        s.shutdown().await;
+    }
 }
 
 impl LocalStack {

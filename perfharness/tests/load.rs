@@ -14,10 +14,10 @@ use std::time::Duration;
 use clap::Parser;
 use emulator::lambda::FunctionSpec;
 use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use perfharness::cli::CommonArgs;
-use perfharness::load::schedule::StopReason;
-use perfharness::load::{run_with_session, LoadArgs};
-use perfharness::session::Session;
+use perfharness::aws::session::Session;
+use perfharness::commands::load::{run_with_session, LoadArgs};
+use perfharness::measure::schedule::StopReason;
+use perfharness::options::CommonArgs;
 
 const NOOP: &str = "load-noop";
 

@@ -8,8 +8,9 @@ use crate::support;
 use std::sync::atomic::Ordering;
 
 use emulator::lambda::LogFormat;
-use perfharness::cli::LogSource;
-use perfharness::run::Mode;
+use perfharness::commands::run::Mode;
+use perfharness::export::RunStatus;
+use perfharness::options::LogSource;
 use perfharness::sample::{Phase, ReportSource};
 use support::*;
 
@@ -18,7 +19,12 @@ async fn cold_samples_are_verified_cold_and_the_configuration_restored() {
     let emu = emulator(vec![fixture_spec("fx", LogFormat::Text).await], 0).await;
     let s = session(&emu.endpoint_url(), "fx").await;
     let r = measure(&s, &plan(Mode::Full, 3, 5, 1, LogSource::Both)).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     let cold: Vec<_> = r
         .samples
         .iter()
@@ -51,7 +57,6 @@ async fn cold_samples_are_verified_cold_and_the_configuration_restored() {
     assert!(restore.verified, "{restore:?}");
     assert_eq!(restore.fields_restored, vec!["Environment".to_string()]);
     assert_eq!(current_env(&s).await, original_env());
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -63,7 +68,12 @@ async fn a_warm_answer_after_a_forced_update_is_re_forced() {
     p.faults.strip_init.lock().unwrap().extend([1, 2]);
     let s = session(&p.url, "fx").await;
     let r = measure(&s, &plan(Mode::Cold, 2, 0, 1, LogSource::Tail)).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     assert_eq!(r.samples[0].force_attempts, 3);
     assert!(r.samples[0].cold);
     assert_eq!(r.samples[1].force_attempts, 1);
@@ -72,7 +82,6 @@ async fn a_warm_answer_after_a_forced_update_is_re_forced() {
     // Three forced updates for sample 0, one for sample 1, one restore.
     assert_eq!(p.faults.updates.load(Ordering::SeqCst), 5);
     assert!(r.restore.unwrap().verified);
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -83,12 +92,16 @@ async fn resource_conflicts_are_retried_and_counted() {
     p.faults.conflicts.store(3, Ordering::SeqCst);
     let s = session(&p.url, "fx").await;
     let r = measure(&s, &plan(Mode::Cold, 2, 0, 1, LogSource::Tail)).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     assert!(r.samples.iter().all(|x| x.cold));
     assert_eq!(r.control_plane.conflicts_retried, 3);
     assert!(r.restore.unwrap().verified);
     assert_eq!(current_env(&s).await, original_env());
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -99,7 +112,7 @@ async fn restore_is_verified_after_an_injected_failure() {
     p.faults.deny_invokes_after.store(2, Ordering::SeqCst);
     let s = session(&p.url, "fx").await;
     let r = measure(&s, &plan(Mode::Cold, 4, 0, 1, LogSource::Tail)).await;
-    assert_eq!(r.outcome.status, "failed");
+    assert_eq!(r.outcome.status, RunStatus::Failed);
     assert!(
         r.outcome
             .error
@@ -117,7 +130,6 @@ async fn restore_is_verified_after_an_injected_failure() {
     let restore = r.restore.unwrap();
     assert!(restore.verified, "{restore:?}");
     assert_eq!(current_env(&s).await, original_env());
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -131,7 +143,7 @@ async fn restore_is_verified_after_an_interrupt() {
     // "Ctrl-C" right after the second invoke went out: the work is dropped
     // mid-sample, possibly with an update in flight.
     let interrupt = async move { faults.notify.notified().await };
-    let r = perfharness::run::measure(
+    let r = perfharness::commands::run::measure(
         &s,
         &plan(Mode::Cold, 10, 0, 1, LogSource::Tail),
         &[],
@@ -142,11 +154,10 @@ async fn restore_is_verified_after_an_interrupt() {
     )
     .await
     .unwrap();
-    assert_eq!(r.outcome.status, "interrupted");
+    assert_eq!(r.outcome.status, RunStatus::Interrupted);
     assert!(r.samples.len() < 10);
     assert!(r.restore.unwrap().verified);
     assert_eq!(current_env(&s).await, original_env());
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -157,7 +168,12 @@ async fn samples_are_found_in_logs_despite_delivery_delay() {
     // `logs` only: no tail, so every REPORT must come from CloudWatch Logs,
     // which shows each line 1.5 s late.
     let r = measure(&s, &plan(Mode::Full, 2, 4, 1, LogSource::Logs)).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     let counted: Vec<_> = r
         .samples
         .iter()
@@ -176,7 +192,6 @@ async fn samples_are_found_in_logs_despite_delivery_delay() {
         .all(|x| x.cold));
     assert!(r.logs.missing.is_empty());
     assert_eq!(r.logs.from_tail, 0);
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -185,7 +200,12 @@ async fn json_log_format_is_measured_like_text() {
     let emu = emulator(vec![fixture_spec("fxj", LogFormat::Json).await], 0).await;
     let s = session(&emu.endpoint_url(), "fxj").await;
     let r = measure(&s, &plan(Mode::Full, 2, 4, 1, LogSource::Both)).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     assert_eq!(r.function.log_format, "JSON");
     let cold: Vec<_> = r
         .samples
@@ -207,7 +227,6 @@ async fn json_log_format_is_measured_like_text() {
     assert!(r.logs.malformed.is_empty(), "{:?}", r.logs.malformed);
     assert_eq!(r.logs.cross_checked, 2 + 4 + 1);
     assert!(r.restore.unwrap().verified);
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -225,7 +244,12 @@ async fn throttles_at_reserved_concurrency_are_samples_not_crashes() {
     let mut p = plan(Mode::Warm, 0, 12, 4, LogSource::Tail);
     p.payload = br#"{"sleepMs":150}"#.to_vec();
     let r = measure(&s, &p).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     let conc: Vec<_> = r
         .samples
         .iter()
@@ -256,7 +280,6 @@ async fn throttles_at_reserved_concurrency_are_samples_not_crashes() {
         "a throttled invoke has no REPORT and is not 'missing'"
     );
     assert!(r.metrics.scalars["errors.rate"] > 0.0);
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -293,7 +316,7 @@ async fn ctrl_c_on_the_binary_restores_the_configuration_and_exits_130() {
     let started = std::time::Instant::now();
     while !current_env(&s)
         .await
-        .contains_key(perfharness::driver::cold::NONCE_VARIABLE)
+        .contains_key(perfharness::measure::cold::NONCE_VARIABLE)
     {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(60),
@@ -325,7 +348,6 @@ async fn ctrl_c_on_the_binary_restores_the_configuration_and_exits_130() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["outcome"]["status"], "interrupted");
     assert_eq!(report["restore"]["verified"], true);
-    s.shutdown().await;
     emu.shutdown().await;
 }
 
@@ -337,10 +359,14 @@ async fn both_sources_are_cross_checked_and_disagreements_counted() {
     p.faults.skew_tail.lock().unwrap().insert(3);
     let s = session(&p.url, "fx").await;
     let r = measure(&s, &plan(Mode::Warm, 0, 4, 1, LogSource::Both)).await;
-    assert_eq!(r.outcome.status, "completed", "{:?}", r.outcome.error);
+    assert_eq!(
+        r.outcome.status,
+        RunStatus::Completed,
+        "{:?}",
+        r.outcome.error
+    );
     assert_eq!(r.logs.cross_checked, 5);
     assert_eq!(r.logs.discrepancies, 1);
     assert_eq!(r.logs.from_tail, 5);
-    s.shutdown().await;
     emu.shutdown().await;
 }

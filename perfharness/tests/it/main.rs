@@ -4,5 +4,6 @@
 
 mod cli;
 mod drivers;
+mod layers;
 mod power;
 mod support;

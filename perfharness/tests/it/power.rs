@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use emulator::lambda::FunctionSpec;
 use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use perfharness::cli::{CommonArgs, LogSource};
-use perfharness::power::strategy::Strategy;
-use perfharness::power::{run_with_session, PowerArgs};
-use perfharness::session::Session;
+use perfharness::analysis::power::Strategy;
+use perfharness::aws::session::Session;
+use perfharness::commands::power::{run_with_session, PowerArgs};
+use perfharness::options::{CommonArgs, LogSource};
 use perfharness::HarnessError;
 
 const FUNCTION: &str = "power-fn";
@@ -34,7 +34,7 @@ async fn emulator() -> EmulatorHandle {
 fn args(endpoint: &str, memory: Vec<u32>) -> PowerArgs {
     let mut c = CommonArgs::for_function(FUNCTION);
     c.endpoint_url = Some(endpoint.to_string());
-    c.log_source = LogSource::Tail;
+    c.log_source = Some(LogSource::Tail);
     let mut a = PowerArgs::new(c, memory);
     a.cold_samples = 1;
     a.warm_samples = 3;
@@ -152,7 +152,6 @@ async fn sweeps_choose_a_size_and_always_restore_the_configuration() {
     assert!(report.sizes.iter().any(|s| s.memory_mb == 128));
     assert_eq!(config(&session).await, (128, original_env()));
 
-    session.shutdown().await;
     emu.shutdown().await;
 }
 

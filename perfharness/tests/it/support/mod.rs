@@ -16,9 +16,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, Request, Response, StatusCode};
 use base64::Engine;
 use emulator::lambda::{FunctionSpec, LogFormat};
-use perfharness::cli::{CommonArgs, LogSource};
-use perfharness::run::{Mode, Plan};
-use perfharness::session::Session;
+use perfharness::aws::session::Session;
+use perfharness::commands::run::{Mode, Plan};
+use perfharness::options::{CommonArgs, LogSource};
 
 /// The fixture binary, built by cargo if needed (once per test binary:
 /// tests run in parallel and would otherwise queue on cargo's lock).
@@ -101,13 +101,15 @@ pub fn plan(
 
 /// The function's current environment variables.
 pub async fn current_env(s: &Session) -> BTreeMap<String, String> {
-    let c = perfharness::driver::get_configuration(s).await.unwrap();
-    perfharness::driver::environment_of(&c)
+    let c = perfharness::aws::control::get_configuration(s)
+        .await
+        .unwrap();
+    perfharness::aws::control::environment_of(&c)
 }
 
 /// Runs `plan` with no targets and no interrupt.
-pub async fn measure(s: &Session, plan: &Plan) -> perfharness::report::RunReport {
-    perfharness::run::measure(
+pub async fn measure(s: &Session, plan: &Plan) -> perfharness::export::RunReport {
+    perfharness::commands::run::measure(
         s,
         plan,
         &[],
