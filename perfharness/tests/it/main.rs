@@ -4,6 +4,7 @@
 
 mod cli;
 mod drivers;
+mod guard;
 mod layers;
 mod power;
 mod support;

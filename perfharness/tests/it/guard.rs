@@ -1,0 +1,324 @@
+//! The configuration guard against the emulator through the real SDK: a
+//! panic and every signal restore the configuration (SIGTERM and SIGINT on
+//! the real binary for `full`, `power` and `load`, exit 130), a concurrent
+//! UpdateFunctionConfiguration is reported and kept, a nonce left by a
+//! killed run is removed, and flags a command does not use are refused.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use emulator::lambda::LogFormat;
+use perfharness::aws::control::{get_configuration, update_environment, wait_until_updated};
+use perfharness::aws::guard::{run_guarded, ConfigGuard, NONCE_VARIABLE};
+use perfharness::commands::run::Mode;
+use perfharness::measure::cold::force_cold_start;
+use perfharness::options::LogSource;
+use perfharness::HarnessError;
+
+use crate::support::*;
+
+/// Someone else's deploy: a variable added through another client, settled.
+async fn deploy_elsewhere(endpoint: &str, function: &str, extra: (&str, &str)) {
+    let other = session(endpoint, function).await;
+    let c = get_configuration(&other).await.unwrap();
+    let mut vars = perfharness::aws::control::environment_of(&c);
+    vars.insert(extra.0.to_string(), extra.1.to_string());
+    let before = c.revision_id().map(str::to_string);
+    update_environment(&other, &vars, before.as_deref())
+        .await
+        .unwrap();
+    wait_until_updated(&other, before.as_deref()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_during_the_work_restores_the_configuration() {
+    let emu = emulator(vec![fixture_spec("gp", LogFormat::Text).await], 0).await;
+    let s = session(&emu.endpoint_url(), "gp").await;
+    let guard = ConfigGuard::snapshot(&s).await.unwrap();
+    let overrides = BTreeMap::from([("BENCH".to_string(), Some("1".to_string()))]);
+    let guarded = run_guarded(
+        &s,
+        &guard,
+        async {
+            guard.apply_environment(&s, &overrides).await?;
+            force_cold_start(&s).await?;
+            assert!(current_env(&s).await.contains_key(NONCE_VARIABLE));
+            if current_env(&s).await.contains_key("BENCH") {
+                panic!("a bug in the middle of a run");
+            }
+            Ok::<(), HarnessError>(())
+        },
+        std::future::pending::<()>(),
+    )
+    .await;
+    match guarded.result {
+        Err(HarnessError::Panicked(m)) => assert!(m.contains("a bug"), "{m}"),
+        other => panic!("expected the panic as an error, got {other:?}"),
+    }
+    let restore = guarded.restore.unwrap();
+    assert!(restore.verified, "{}", restore.message);
+    assert_eq!(current_env(&s).await, original_env());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_update_is_reported_and_kept() {
+    let emu = emulator(vec![fixture_spec("gc", LogFormat::Text).await], 0).await;
+    let url = emu.endpoint_url();
+    let s = session(&url, "gc").await;
+    let guard = ConfigGuard::snapshot(&s).await.unwrap();
+    let guarded = run_guarded(
+        &s,
+        &guard,
+        async {
+            force_cold_start(&s).await?;
+            deploy_elsewhere(&url, "gc", ("DEPLOYED", "yes")).await;
+            // The next forced cold start must see the change and stop.
+            force_cold_start(&s).await?;
+            Ok::<(), HarnessError>(())
+        },
+        std::future::pending::<()>(),
+    )
+    .await;
+    assert!(
+        matches!(guarded.result, Err(HarnessError::ConcurrentChange(_))),
+        "{:?}",
+        guarded.result
+    );
+    let restore = guarded.restore.unwrap();
+    assert!(
+        restore.concurrent_change && !restore.verified,
+        "{restore:?}"
+    );
+    let m = &restore.message;
+    assert!(m.contains("changed by someone else"), "{m}");
+    assert!(m.contains("aws lambda update-function-configuration --function-name gc --memory-size 128 --timeout 10"), "{m}");
+    assert!(m.contains("ALSO") && m.contains("KEEP_ME"), "{m}");
+    assert!(!m.contains("a=b;c"), "variable values never appear: {m}");
+    // Their change is kept, not reverted.
+    assert_eq!(
+        current_env(&s).await.get("DEPLOYED").map(String::as_str),
+        Some("yes")
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_left_by_a_killed_run_is_removed() {
+    let emu = emulator(vec![fixture_spec("gn", LogFormat::Text).await], 0).await;
+    let url = emu.endpoint_url();
+    deploy_elsewhere(&url, "gn", (NONCE_VARIABLE, "left-by-a-killed-run")).await;
+    let s = session(&url, "gn").await;
+    let r = measure(&s, &plan(Mode::Warm, 0, 3, 1, LogSource::Tail)).await;
+    let restore = r.restore.unwrap();
+    assert!(
+        restore.verified && restore.leftover_nonce_removed,
+        "{restore:?}"
+    );
+    assert!(
+        restore.message.contains(NONCE_VARIABLE),
+        "{}",
+        restore.message
+    );
+    assert_eq!(current_env(&s).await, original_env());
+    emu.shutdown().await;
+}
+
+/// Runs the real binary with `args`, sends `signal` once `started` holds,
+/// and returns its exit code and stderr.
+async fn signalled(
+    args: &[&str],
+    signal: &str,
+    s: &perfharness::aws::session::Session,
+    started: impl Fn(&BTreeMap<String, String>, i32) -> bool,
+) -> (Option<i32>, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfharness"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let c = get_configuration(s).await.unwrap();
+        let env = perfharness::aws::control::environment_of(&c);
+        if started(&env, c.memory_size().unwrap_or(0)) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kill = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_restore_and_exit_130_in_full_power_and_load() {
+    let emu = emulator(vec![fixture_spec("gs", LogFormat::Text).await], 0).await;
+    let url = emu.endpoint_url();
+    let s = session(&url, "gs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = |n: &str| dir.path().join(n).display().to_string();
+    let common = |cmd: &'static str, o: &str| -> Vec<String> {
+        [
+            cmd,
+            "--function",
+            "gs",
+            "--endpoint-url",
+            &url,
+            "--targets",
+            "none",
+            "--out",
+            o,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let nonce = |env: &BTreeMap<String, String>, _: i32| env.contains_key(NONCE_VARIABLE);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            [
+                common("full", &out("full-term")),
+                vec![
+                    "--cold".into(),
+                    "500".into(),
+                    "--log-source".into(),
+                    "tail".into(),
+                ],
+            ]
+            .concat(),
+            "TERM",
+        ),
+        (
+            [
+                common("full", &out("full-hup")),
+                vec![
+                    "--cold".into(),
+                    "500".into(),
+                    "--log-source".into(),
+                    "tail".into(),
+                ],
+            ]
+            .concat(),
+            "HUP",
+        ),
+        (
+            [
+                common("power", &out("power-term")),
+                vec![
+                    "--memory".into(),
+                    "128,256".into(),
+                    "--cold".into(),
+                    "200".into(),
+                    "--log-source".into(),
+                    "tail".into(),
+                ],
+            ]
+            .concat(),
+            "TERM",
+        ),
+    ];
+    for (args, signal) in cases {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stderr) = signalled(&argv, signal, &s, nonce).await;
+        assert_eq!(code, Some(130), "{argv:?} SIG{signal}: {stderr}");
+        assert_eq!(
+            current_env(&s).await,
+            original_env(),
+            "{argv:?} SIG{signal}"
+        );
+        let c = get_configuration(&s).await.unwrap();
+        assert_eq!(c.memory_size(), Some(128), "{argv:?} SIG{signal}");
+    }
+    // load changes nothing: it is interrupted once under way.
+    let load = [
+        common("load", &out("load-int")),
+        vec![
+            "--rate".into(),
+            "5".into(),
+            "--duration".into(),
+            "60s".into(),
+        ],
+    ]
+    .concat();
+    let argv: Vec<&str> = load.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let (code, stderr) = signalled(&argv, "INT", &s, |_, _| {
+        t.elapsed() > Duration::from_secs(2)
+    })
+    .await;
+    assert_eq!(code, Some(130), "load SIGINT: {stderr}");
+    assert!(
+        dir.path().join("load-int").exists(),
+        "load writes what ran: {stderr}"
+    );
+    assert_eq!(current_env(&s).await, original_env());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn load_and_power_refuse_a_targets_file_and_load_a_log_source() {
+    for (argv, expected) in [
+        (
+            vec![
+                "load",
+                "--rate",
+                "1",
+                "--duration",
+                "1s",
+                "--targets",
+                "reports/targets.toml",
+            ],
+            "`load` checks no targets",
+        ),
+        (
+            vec![
+                "power",
+                "--memory",
+                "128",
+                "--targets",
+                "reports/targets.toml",
+            ],
+            "`power` checks no targets",
+        ),
+        (
+            vec![
+                "load",
+                "--rate",
+                "1",
+                "--duration",
+                "1s",
+                "--log-source",
+                "logs",
+            ],
+            "drop --log-source logs",
+        ),
+    ] {
+        let cli = perfharness::cli::Cli::try_parse_from(
+            ["perfharness"]
+                .into_iter()
+                .chain(argv.iter().copied())
+                .chain(["--function", "f", "--endpoint-url", "http://127.0.0.1:9"]),
+        )
+        .unwrap();
+        let err = perfharness::cli::run(cli).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{argv:?}: {err}");
+    }
+}
