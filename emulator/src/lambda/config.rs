@@ -16,20 +16,6 @@ pub(crate) fn function_arn(name: &str) -> String {
     )
 }
 
-/// A random UUID v4 in its usual text form (request ids, revision ids).
-pub(crate) fn uuid4() -> String {
-    let a = fastrand::u64(..);
-    let b = fastrand::u64(..);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
-}
-
 /// `2024-12-28T19:04:46.553+0000`, AWS's LastModified format.
 pub(crate) fn last_modified_now() -> String {
     chrono::Utc::now()
@@ -193,14 +179,6 @@ impl Description {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuid_shape() {
-        let id = uuid4();
-        let parts: Vec<_> = id.split('-').map(str::len).collect();
-        assert_eq!(parts, [8, 4, 4, 4, 12]);
-        assert_eq!(&id[14..15], "4");
-    }
 
     #[test]
     fn last_modified_shape() {

@@ -10,16 +10,13 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::config::{function_arn, uuid4, EnvConfig};
+use super::config::{function_arn, EnvConfig};
 use super::environment::RESERVED_VARIABLES;
 use super::invocation::InvokeRequest;
 use super::service::{epoch_s, Function, LambdaService};
 use super::{EventInvokeConfig, LogFormat};
+use crate::awsjson::new_request_id;
 
-/// Largest synchronous Invoke payload.
-const MAX_SYNC_PAYLOAD: usize = 6_291_456;
-/// Largest asynchronous (Event) Invoke payload.
-const MAX_ASYNC_PAYLOAD: usize = 1_048_576;
 /// Largest `Environment.Variables`, measured as AWS does on its JSON form.
 const MAX_ENVIRONMENT_BYTES: usize = 4096;
 /// Account concurrency limit and the unreserved minimum AWS keeps back.
@@ -84,7 +81,7 @@ impl AwsError {
     }
 
     fn into_response(self) -> Response<Bytes> {
-        let mut resp = json_response(self.status, &self.body, &uuid4());
+        let mut resp = json_response(self.status, &self.body, &new_request_id());
         resp.headers_mut()
             .insert("x-amzn-errortype", HeaderValue::from_static(self.code));
         resp
@@ -106,27 +103,15 @@ fn json_response(status: StatusCode, body: &Value, request_id: &str) -> Response
 }
 
 fn ok_json(body: Value) -> Response<Bytes> {
-    json_response(StatusCode::OK, &body, &uuid4())
+    json_response(StatusCode::OK, &body, &new_request_id())
 }
 
-/// Decodes `%XX` escapes (path labels and query values).
+/// Decodes `%XX` escapes (path labels and query values); an invalid escape
+/// stays as it is.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn query_param(req: &Request<Bytes>, name: &str) -> Option<String> {
@@ -661,7 +646,7 @@ fn delete_concurrency(service: &LambdaService, name: &str) -> Result<Response<By
     function.lock().reserved = None;
     let mut resp = Response::new(Bytes::new());
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    if let Ok(id) = HeaderValue::from_str(&uuid4()) {
+    if let Ok(id) = HeaderValue::from_str(&new_request_id()) {
         resp.headers_mut().insert("x-amzn-requestid", id);
     }
     Ok(resp)
@@ -863,8 +848,10 @@ async fn invoke(
     let invocation_type =
         header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
     let limit = match invocation_type.as_str() {
-        "RequestResponse" | "DryRun" => MAX_SYNC_PAYLOAD,
-        "Event" => MAX_ASYNC_PAYLOAD,
+        // The edge refuses longer bodies already; this holds for callers
+        // of `LambdaService::handle` too.
+        "RequestResponse" | "DryRun" => crate::limits::LAMBDA_REQUEST as usize,
+        "Event" => crate::limits::LAMBDA_EVENT as usize,
         other => {
             return Err(AwsError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
@@ -924,7 +911,7 @@ async fn invoke(
             }
         }
     };
-    let request_id: Arc<str> = uuid4().into();
+    let request_id: Arc<str> = new_request_id().into();
     let invoke_request = InvokeRequest {
         request_id: request_id.clone(),
         payload,

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::config::{code_digest, last_modified_now, uuid4, Description, EnvConfig, UpdateStatus};
+use super::config::{code_digest, last_modified_now, Description, EnvConfig, UpdateStatus};
 use super::cpu::CpuCgroups;
 use super::environment::{hex32, LogSink};
 use super::faults::{FaultSettings, Faults};
 use super::invocation::{self, Environment, Host, InvokeOutcome, InvokeRequest};
 use super::{EventInvokeConfig, FunctionSpec};
+use crate::awsjson::new_request_id;
 use crate::logs::LogStore;
 use crate::sqs::Queues;
 
@@ -223,7 +224,7 @@ impl LambdaService {
                 let event_invoke = spec.event_invoke.clone().map(|c| (c, epoch_s()));
                 let desc = Description {
                     config: Arc::new(EnvConfig::from_spec(spec)),
-                    revision_id: uuid4(),
+                    revision_id: new_request_id(),
                     last_modified: last_modified_now(),
                     update_status: UpdateStatus::Successful,
                     code_size,
@@ -314,7 +315,7 @@ impl LambdaService {
         config: EnvConfig,
     ) {
         state.desc.config = Arc::new(config);
-        state.desc.revision_id = uuid4();
+        state.desc.revision_id = new_request_id();
         state.desc.last_modified = last_modified_now();
         state.desc.update_status = UpdateStatus::InProgress;
         state.generation += 1;
@@ -329,7 +330,7 @@ impl LambdaService {
             let mut state = function.lock();
             if state.update_seq == seq {
                 state.desc.update_status = UpdateStatus::Successful;
-                state.desc.revision_id = uuid4();
+                state.desc.revision_id = new_request_id();
             }
         });
     }

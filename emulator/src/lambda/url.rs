@@ -17,9 +17,9 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::config::uuid4;
 use super::invocation::InvokeRequest;
 use super::service::LambdaService;
+use crate::awsjson::new_request_id;
 
 /// Path prefix of Function URLs on the emulator's port.
 pub(crate) const URL_PREFIX: &str = "/lambda-url/";
@@ -212,7 +212,7 @@ async fn serve(service: &LambdaService, req: Request<Bytes>) -> Response<Bytes> 
     {
         return plain(StatusCode::FORBIDDEN, &json!({"Message": "Forbidden"}));
     }
-    let request_id: Arc<str> = uuid4().into();
+    let request_id: Arc<str> = new_request_id().into();
     let raw_path = format!("/{rest}");
     let event = event(&req, &raw_path, &request_id);
     let outcome = service
