@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use local_stack::{LocalStack, BUCKET};
-use runtime_api::{lambda_command, vm_hwm_kib, RuntimeApi};
+use runtime_api::{cpu_seconds, lambda_command, vm_hwm_kib, RuntimeApi};
 use serde_json::Value;
 use vanta_vuln_sync::config::{Credentials, Secret};
 use vanta_vuln_sync::vanta::{ClientOptions, Endpoint, VantaClient};
@@ -93,6 +93,7 @@ async fn run(vulns: u64, rems: u64, assets: u64) -> (f64, f64, u64, Value, f64) 
         .await;
     assert!(ok, "the function did not answer");
     let hwm = vm_hwm_kib(pid).unwrap_or(0);
+    let cpu = cpu_seconds(pid).unwrap_or(0.0);
     let (secs, body, error) = {
         let o = api.observed.lock().unwrap();
         (
@@ -128,7 +129,7 @@ async fn run(vulns: u64, rems: u64, assets: u64) -> (f64, f64, u64, Value, f64) 
             sizes.push(o.size().unwrap_or(0) / 1024);
         }
     }
-    println!("  part files (KiB): {sizes:?}");
+    println!("  part files (KiB): {sizes:?}; the function's CPU time: {cpu:.2} s");
     stack.shutdown().await;
     (
         records as f64 / secs,

@@ -205,6 +205,17 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system) a live process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th of the line, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Builds `what` (e.g. `["--example", "empty_lambda"]`) in release mode.
 pub fn cargo_build(what: &[&str]) {
     let status = std::process::Command::new(env!("CARGO"))

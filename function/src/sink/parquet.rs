@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::vanta::model::{Remediation, Scanner, Vulnerability, VulnerableAsset};
 
@@ -337,6 +338,17 @@ impl ParquetRecord for VulnerableAsset {
     }
 }
 
+/// Top-level string columns with a handful of distinct values (enums,
+/// integrations, asset types), the only ones dictionary-encoded.
+const LOW_CARDINALITY_COLUMNS: &[&str] = &[
+    "severity",
+    "vulnerabilityType",
+    "integrationId",
+    "scanSource",
+    "assetType",
+    "imageScanTag",
+];
+
 /// One Parquet file being written; encoded bytes are drained as they appear
 /// so the caller can stream them to S3 instead of holding the file.
 pub struct PartWriter {
@@ -351,7 +363,16 @@ impl PartWriter {
         schema: SchemaRef,
         rows_per_row_group: usize,
     ) -> Result<Self, parquet::errors::ParquetError> {
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
+            // Dictionary encoding pays only for columns with few distinct
+            // values; on ids, names, descriptions, URLs and timestamps it
+            // hashed every value for nothing (a fifth of the function's
+            // CPU in a sync, measured with perf).
+            .set_dictionary_enabled(false);
+        for column in LOW_CARDINALITY_COLUMNS {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+        }
+        let props = props
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(rows_per_row_group.max(1)))
             .set_created_by(concat!("vanta-vuln-sync ", env!("CARGO_PKG_VERSION")).to_owned())
@@ -439,6 +460,35 @@ mod tests {
             .unwrap();
         assert_eq!(scanners.value_length(0), 2);
         assert!(scanners.is_null(1));
+    }
+
+    #[test]
+    fn only_low_cardinality_columns_are_dictionary_encoded() {
+        let v: Vec<Vulnerability> = serde_json::from_value(json!([
+            {"id": "v1", "severity": "HIGH", "description": "a"},
+            {"id": "v2", "severity": "HIGH", "description": "b"}
+        ]))
+        .unwrap();
+        let mut w = PartWriter::new(Vulnerability::schema(), 10).unwrap();
+        w.write(&Vulnerability::to_batch(&v).unwrap()).unwrap();
+        let mut out = w.take_output();
+        out.extend(w.finish().unwrap());
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        let group = meta.row_group(0);
+        let dictionary = |name: &str| {
+            group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+                .dictionary_page_offset()
+                .is_some()
+        };
+        assert!(dictionary("severity"));
+        assert!(!dictionary("id"));
+        assert!(!dictionary("description"));
     }
 
     #[test]
