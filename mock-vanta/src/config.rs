@@ -279,7 +279,7 @@ pub struct Faults {
     /// Seed of the decisions: request number n gets the same decision for
     /// the same seed (the counter restarts on `POST /_admin/reset`).
     pub seed: u64,
-    /// Latency added before every answer, in milliseconds.
+    /// Latency added to every answer but the rate limit's 429s, in milliseconds.
     pub latency_ms: u64,
     /// How long a `slow` fault stalls the body, in milliseconds.
     pub slow_ms: u64,

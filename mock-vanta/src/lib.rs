@@ -1,8 +1,7 @@
 //! mock-vanta: a faithful, deterministic double of the Vanta API.
 //!
 //! It serves `POST /oauth/token`, the three vulnerability list endpoints and
-//! the two by-id endpoints in the real API's shapes (see
-//! `shared/spec/vanta.md`), over a dataset generated record by record from a
+//! the two by-id endpoints in the real API's shapes, over a dataset generated record by record from a
 //! seed, so a million records cost no memory. It can enforce Vanta's real
 //! limits (rate limits under a choice of models and scopes, see
 //! [`RateModel`] and [`LimitScope`], one live token per client, token

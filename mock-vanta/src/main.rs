@@ -142,7 +142,8 @@ struct ServeArgs {
     /// same seed).
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
-    /// Latency added before every API answer, in milliseconds.
+    /// Latency added to every API answer but the rate limit's 429s, in
+    /// milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
     /// How long a `slow` fault stalls the body, in milliseconds.

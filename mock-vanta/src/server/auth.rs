@@ -116,11 +116,7 @@ pub(crate) async fn token(State(app): State<Arc<AppState>>, body: Bytes) -> Resp
     );
     if let Err(wait) = admitted {
         app.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many_requests(
-            rt.limits
-                .retry_after
-                .then(|| wait.as_secs_f64().ceil() as u64),
-        );
+        return too_many_requests(rt.limits.retry_after.then_some(wait), rt.limits.window);
     }
     match req.grant_type.as_deref() {
         Some("client_credentials") => {}
@@ -218,11 +214,7 @@ pub(crate) async fn require_token(
     );
     if let Err(wait) = admitted {
         app.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many_requests(
-            rt.limits
-                .retry_after
-                .then(|| wait.as_secs_f64().ceil() as u64),
-        );
+        return too_many_requests(rt.limits.retry_after.then_some(wait), rt.limits.window);
     }
     next.run(req).await
 }

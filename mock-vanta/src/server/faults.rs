@@ -1,4 +1,5 @@
-//! Fault injection and added latency on `/v1/*` and `/oauth/token`.
+//! Fault injection and added latency on `/v1/*` and `/oauth/token`
+//! (the latency delays every answer but the rate limit's 429s).
 //!
 //! Request number n (counted from server start or the last admin reset)
 //! gets a fault when `hash(seed, n)` falls under the rate, and its kind is
@@ -18,6 +19,9 @@ use futures_util::stream::{self, StreamExt};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Injected 429s state whole real seconds, whatever the rate-limit window.
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// The fault (if any) for request number `sequence`.
 pub(crate) fn decide(faults: &Faults, sequence: u64) -> Option<FaultKind> {
@@ -40,12 +44,21 @@ pub(crate) fn decide(faults: &Faults, sequence: u64) -> Option<FaultKind> {
 pub(crate) async fn inject(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let sequence = app.sequence.fetch_add(1, Ordering::Relaxed);
     let rt = app.runtime();
-    if rt.faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(rt.faults.latency_ms)).await;
-    }
+    let latency = Duration::from_millis(rt.faults.latency_ms);
     let Some(kind) = decide(&rt.faults, sequence) else {
-        return next.run(req).await;
+        // The latency is the service's processing time: a request the rate
+        // limit refuses is answered at once, as a gateway in front of a
+        // service refuses it, so a client hears of the limit before the
+        // answers to its other requests in flight.
+        let resp = next.run(req).await;
+        if resp.status() != StatusCode::TOO_MANY_REQUESTS && !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        return resp;
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     app.counters.fault(kind);
     tracing::debug!(sequence, fault = %kind, path = %req.uri().path(), "injecting fault");
     let status = |code: StatusCode, name: &str| error(code, name, "injected fault");
@@ -55,8 +68,8 @@ pub(crate) async fn inject(State(app): State<Arc<AppState>>, req: Request, next:
         FaultKind::Status503 => status(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
         FaultKind::Status504 => status(StatusCode::GATEWAY_TIMEOUT, "gateway_timeout"),
         FaultKind::TooManyRequests => {
-            let wait = 1 + hash3(rt.faults.seed, sequence, 0xfa19) % 3;
-            too_many_requests(rt.limits.retry_after.then_some(wait))
+            let wait = Duration::from_secs(1 + hash3(rt.faults.seed, sequence, 0xfa19) % 3);
+            too_many_requests(rt.limits.retry_after.then_some(wait), MINUTE)
         }
         FaultKind::Reset | FaultKind::Slow | FaultKind::Truncated => {
             let resp = next.run(req).await;

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::time::Duration;
 
 /// An API error answer.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -22,18 +23,36 @@ pub(crate) fn oauth_error(
     json_response(status, body.to_string().into_bytes())
 }
 
-/// 429, with `Retry-After` (whole seconds) when given.
-pub(crate) fn too_many_requests(retry_after_s: Option<u64>) -> Response {
+/// 429, with `Retry-After` when given: how long until a request would be
+/// admitted, rounded up to whole seconds of the limit's window taken as a
+/// minute. Under a one-minute window that is plain whole seconds; on a
+/// scaled-down minute (say 3 s) a "second" is a sixtieth of the window and
+/// the header states it in real seconds with a fraction (`0.05` for one of
+/// them), so a client honouring it waits what it would wait at Vanta's scale
+/// instead of a whole real second, a third of the scaled minute.
+pub(crate) fn too_many_requests(retry_after: Option<Duration>, window: Duration) -> Response {
     let mut resp = error(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         "Too many requests",
     );
-    if let Some(s) = retry_after_s {
+    if let Some(wait) = retry_after {
         resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
+            .insert(header::RETRY_AFTER, retry_after_value(wait, window));
     }
     resp
+}
+
+/// The `Retry-After` value for `wait` under `window` (see [`too_many_requests`]).
+pub(crate) fn retry_after_value(wait: Duration, window: Duration) -> HeaderValue {
+    const MINUTE: Duration = Duration::from_secs(60);
+    let unit = if window.is_zero() { MINUTE } else { window } / 60;
+    let units = (wait.as_nanos().div_ceil(unit.as_nanos().max(1))).max(1);
+    if unit == Duration::from_secs(1) {
+        return HeaderValue::from(u64::try_from(units).unwrap_or(u64::MAX));
+    }
+    let secs = unit.as_secs_f64() * units as f64;
+    HeaderValue::from_str(&format!("{secs:.3}")).unwrap_or(HeaderValue::from_static("1"))
 }
 
 /// A JSON body with its content type.
@@ -50,4 +69,28 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 /// The fallback for paths the API does not have.
 pub(crate) async fn not_found_route() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "No such route").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_of_the_window_as_a_minute() {
+        let minute = Duration::from_secs(60);
+        let v = |wait_ms: u64, window: Duration| {
+            retry_after_value(Duration::from_millis(wait_ms), window)
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(v(1200, minute), "2");
+        assert_eq!(v(0, minute), "1");
+        assert_eq!(v(3000, minute), "3");
+        // A 3 s window: a "second" is 50 ms.
+        let scaled = Duration::from_secs(3);
+        assert_eq!(v(60, scaled), "0.100");
+        assert_eq!(v(1, scaled), "0.050");
+        assert_eq!(v(3000, scaled), "3.000");
+    }
 }
