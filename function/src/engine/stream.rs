@@ -137,9 +137,14 @@ pub(super) async fn run_stream<R: SyncRecord>(
         mpsc::channel::<Result<Page<R>, VantaError>>(ctx.options.prefetch_pages.max(1));
     let vanta = ctx.vanta.clone();
     let mut cursor = state.cursor.clone();
+    // No wait of the fetcher's (token, pacing, backoff, Retry-After) runs
+    // past the time this invocation keeps to checkpoint.
+    let by = ctx.first_page_by;
     let mut fetcher = tokio::spawn(async move {
         loop {
-            let page = vanta.fetch_page::<R>(R::ENDPOINT, cursor.as_deref()).await;
+            let page = vanta
+                .fetch_page_by::<R>(R::ENDPOINT, cursor.as_deref(), by)
+                .await;
             let next = match &page {
                 Ok(p) if p.has_next_page => p.end_cursor.clone(),
                 _ => None,
@@ -186,7 +191,15 @@ pub(super) async fn run_stream<R: SyncRecord>(
                 // so a closed channel before the last page means it died.
                 return Err(fetcher_died(dataset, &mut fetcher).await);
             };
-            let page = page?;
+            let page = match page {
+                // Out of time: the cursor still points after the last page
+                // written, so the checkpoint resumes from there.
+                Err(e @ VantaError::Deadline { .. }) => {
+                    tracing::warn!(dataset, error = %e, "out of time waiting on Vanta; checkpointing");
+                    break;
+                }
+                other => other?,
+            };
             if page.has_next_page {
                 match &page.end_cursor {
                     None => {

@@ -136,13 +136,40 @@ pub enum VantaError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
+    /// The invocation's time ran out while waiting on Vanta.
+    #[error("{method} {endpoint}: {waiting} would end past the invocation's deadline; stopped waiting (the run checkpoints or a retry resumes it)")]
+    Deadline {
+        /// `GET` or `POST`.
+        method: &'static str,
+        /// Request path.
+        endpoint: &'static str,
+        /// What was being waited for.
+        waiting: String,
+    },
 }
 
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    /// Seconds; read as a float so that any JSON number is accepted.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<f64>,
+}
+
+/// The longest token lifetime believed: a larger `expires_in` (or one too
+/// large for a duration) is taken as this; a 401 ends a token early anyway.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// How long a token lives, from its `expires_in` (absent: an hour; below a
+/// second: a second; above a day: a day). Never panics.
+fn token_lifetime(expires_in: Option<f64>) -> Duration {
+    match expires_in {
+        None => Duration::from_secs(3600),
+        Some(s) if s.is_nan() || s < 1.0 => Duration::from_secs(1),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .unwrap_or(MAX_TOKEN_LIFETIME)
+            .min(MAX_TOKEN_LIFETIME),
+    }
 }
 
 struct TokenState {
@@ -177,7 +204,11 @@ pub struct VantaClient {
     http: reqwest::Client,
     options: ClientOptions,
     pacer: Pacer,
-    token: Mutex<TokenState>,
+    /// Held only to read or replace the token, never across a request.
+    token: std::sync::Mutex<TokenState>,
+    /// One token fetch (with its retries) at a time; the others wait for
+    /// its outcome here, no longer than their deadline.
+    refresh: Mutex<()>,
     retries: AtomicU64,
     requests: AtomicU64,
     rate_limited: AtomicU64,
@@ -215,11 +246,12 @@ impl VantaClient {
                 options.rate_window,
             ),
             options,
-            token: Mutex::new(TokenState {
+            token: std::sync::Mutex::new(TokenState {
                 token: None,
                 generation: 0,
                 rejected: None,
             }),
+            refresh: Mutex::new(()),
             retries: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
@@ -257,6 +289,38 @@ impl VantaClient {
         endpoint: Endpoint,
         cursor: Option<&str>,
     ) -> Result<Page<T>, VantaError> {
+        self.fetch_page_by(endpoint, cursor, None).await
+    }
+
+    /// [`VantaClient::fetch_page`], giving up with [`VantaError::Deadline`]
+    /// at `by` (`None`: never): every wait (the token and its retries, the
+    /// pacer, a backoff or `Retry-After`, the request itself) ends by then,
+    /// and a backoff that would end later is not started at all.
+    pub async fn fetch_page_by<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        cursor: Option<&str>,
+        by: Option<Instant>,
+    ) -> Result<Page<T>, VantaError> {
+        let Some(by) = by else {
+            return self.fetch(endpoint, cursor, None).await;
+        };
+        match tokio::time::timeout_at(by, self.fetch(endpoint, cursor, Some(by))).await {
+            Ok(result) => result,
+            Err(_) => Err(VantaError::Deadline {
+                method: "GET",
+                endpoint: endpoint.path(),
+                waiting: "the page (its token, pacing, request or retries)".into(),
+            }),
+        }
+    }
+
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        cursor: Option<&str>,
+        by: Option<Instant>,
+    ) -> Result<Page<T>, VantaError> {
         let url = format!("{}{}", self.options.base_url, endpoint.path());
         let page_size = self.options.page_size.to_string();
         let mut query: Vec<(&str, &str)> = vec![("pageSize", &page_size)];
@@ -270,7 +334,7 @@ impl VantaClient {
         let mut reauthenticated = false;
         let mut failures = 0u32;
         loop {
-            let (token, generation) = self.current_token().await?;
+            let (token, generation) = self.current_token(by).await?;
             let grant = self.pacer.acquire(endpoint).await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self
@@ -342,11 +406,11 @@ impl VantaClient {
                         endpoint = endpoint.path(),
                         "token rejected (401); re-authenticating once"
                     );
-                    self.invalidate_token(generation).await;
+                    self.invalidate_token(generation);
                 }
                 Attempt::Retry(t) => {
                     failures += 1;
-                    self.wait_before_retry("GET", endpoint.path(), failures, t)
+                    self.wait_before_retry("GET", endpoint.path(), failures, t, by)
                         .await?;
                 }
             }
@@ -359,6 +423,7 @@ impl VantaClient {
         endpoint: &'static str,
         failures: u32,
         t: Transient,
+        by: Option<Instant>,
     ) -> Result<(), VantaError> {
         if failures >= self.options.retry.max_attempts {
             return Err(VantaError::Exhausted {
@@ -373,6 +438,13 @@ impl VantaClient {
         } else {
             self.options.retry.delay(failures - 1, t.retry_after)
         };
+        if by.is_some_and(|by| Instant::now().checked_add(delay).is_none_or(|end| end > by)) {
+            return Err(VantaError::Deadline {
+                method,
+                endpoint,
+                waiting: format!("a retry in {} ms after {}", delay.as_millis(), t.what),
+            });
+        }
         self.retries.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             method,
@@ -386,18 +458,30 @@ impl VantaClient {
         Ok(())
     }
 
-    /// The live token, fetching one when there is none or it is about to expire.
-    async fn current_token(&self) -> Result<(Secret, u64), VantaError> {
-        let mut state = self.token.lock().await;
-        if let Some((token, expires)) = &state.token {
-            if Instant::now() < *expires {
-                return Ok((token.clone(), state.generation));
-            }
+    /// The live token, fetching one when there is none or it is about to
+    /// expire. The token's lock is held only to read or store it; one caller
+    /// fetches while the others wait for it (until `by`, if given).
+    async fn current_token(&self, by: Option<Instant>) -> Result<(Secret, u64), VantaError> {
+        if let Some(live) = self.live_token()? {
+            return Ok(live);
         }
-        if let Some(status) = state.rejected {
-            return Err(VantaError::BadCredentials { status });
+        let _refreshing = match by {
+            None => self.refresh.lock().await,
+            Some(by) => tokio::time::timeout_at(by, self.refresh.lock())
+                .await
+                .map_err(|_| VantaError::Deadline {
+                    method: "POST",
+                    endpoint: "/oauth/token",
+                    waiting: "another pager's token request".into(),
+                })?,
+        };
+        // Whoever held the refresh lock may have fetched one meanwhile.
+        if let Some(live) = self.live_token()? {
+            return Ok(live);
         }
-        let (token, lifetime) = match self.request_token().await {
+        let fetched = self.request_token(by).await;
+        let mut state = self.token_state();
+        let (token, lifetime) = match fetched {
             Ok(t) => t,
             Err(e) => {
                 if let VantaError::BadCredentials { status } = e {
@@ -408,20 +492,43 @@ impl VantaClient {
         };
         // Refresh a minute early so a page fetch never races the expiry.
         let margin = Duration::from_secs(60).min(lifetime / 2);
-        state.token = Some((token.clone(), Instant::now() + lifetime - margin));
+        let now = Instant::now();
+        let expires = now
+            .checked_add(lifetime.saturating_sub(margin))
+            .unwrap_or(now);
+        state.token = Some((token.clone(), expires));
         state.generation += 1;
         Ok((token, state.generation))
     }
 
+    /// The stored token while it is live (an error once the credentials
+    /// were rejected).
+    fn live_token(&self) -> Result<Option<(Secret, u64)>, VantaError> {
+        let state = self.token_state();
+        if let Some((token, expires)) = &state.token {
+            if Instant::now() < *expires {
+                return Ok(Some((token.clone(), state.generation)));
+            }
+        }
+        match state.rejected {
+            Some(status) => Err(VantaError::BadCredentials { status }),
+            None => Ok(None),
+        }
+    }
+
+    fn token_state(&self) -> std::sync::MutexGuard<'_, TokenState> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Drops the token of `generation` unless another caller already replaced it.
-    async fn invalidate_token(&self, generation: u64) {
-        let mut state = self.token.lock().await;
+    fn invalidate_token(&self, generation: u64) {
+        let mut state = self.token_state();
         if state.generation == generation {
             state.token = None;
         }
     }
 
-    async fn request_token(&self) -> Result<(Secret, Duration), VantaError> {
+    async fn request_token(&self, by: Option<Instant>) -> Result<(Secret, Duration), VantaError> {
         const PATH: &str = "/oauth/token";
         let url = format!("{}{}", self.options.base_url, PATH);
         let body = serde_json::json!({
@@ -447,8 +554,7 @@ impl VantaClient {
                                         expires_in = t.expires_in,
                                         "obtained a Vanta access token"
                                     );
-                                    let lifetime =
-                                        Duration::from_secs(t.expires_in.unwrap_or(3600).max(1));
+                                    let lifetime = token_lifetime(t.expires_in);
                                     return Ok((Secret::new(t.access_token), lifetime));
                                 }
                                 // Never echo the body: it would hold the token.
@@ -481,7 +587,7 @@ impl VantaClient {
                 }
             };
             failures += 1;
-            self.wait_before_retry("POST", PATH, failures, transient)
+            self.wait_before_retry("POST", PATH, failures, transient, by)
                 .await?;
         }
     }
@@ -536,5 +642,22 @@ fn transport_error(e: &reqwest::Error) -> Transient {
         },
         retry_after: None,
         paced: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expires_in_gives_a_lifetime_without_panicking() {
+        assert_eq!(token_lifetime(None), Duration::from_secs(3600));
+        assert_eq!(token_lifetime(Some(3600.0)), Duration::from_secs(3600));
+        assert_eq!(token_lifetime(Some(0.0)), Duration::from_secs(1));
+        assert_eq!(token_lifetime(Some(-5.0)), Duration::from_secs(1));
+        assert_eq!(token_lifetime(Some(f64::NAN)), Duration::from_secs(1));
+        for huge in [u64::MAX as f64, 1e20, 1e300, f64::INFINITY] {
+            assert_eq!(token_lifetime(Some(huge)), MAX_TOKEN_LIFETIME);
+        }
     }
 }

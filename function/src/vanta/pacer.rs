@@ -127,19 +127,47 @@ struct Group {
     since: Option<Instant>,
     /// When the group last learned from a 429.
     learned_at: Option<Instant>,
+    /// Each endpoint's own count and, once learned, its own bucket.
+    own: Vec<Own>,
+}
+
+/// One endpoint of a group. A server may count per endpoint: after the
+/// group's first 429 each endpoint also keeps to a bucket of what the
+/// refused endpoint got through, so an endpoint whose own limit ran dry in
+/// the same burst does not spend the group's saved tokens on another 429.
+/// Under one shared limit this costs nothing: the group's bucket binds first.
+#[derive(Clone, Debug)]
+struct Own {
+    endpoint: Endpoint,
+    admitted: u64,
+    since: Option<Instant>,
+    learned: Option<Learned>,
 }
 
 impl Group {
     fn new(endpoints: Vec<Endpoint>) -> Self {
         Self {
-            endpoints,
             learned: None,
             blocked_until: None,
             strikes: 0,
             admitted: 0,
             since: None,
             learned_at: None,
+            own: endpoints
+                .iter()
+                .map(|&endpoint| Own {
+                    endpoint,
+                    admitted: 0,
+                    since: None,
+                    learned: None,
+                })
+                .collect(),
+            endpoints,
         }
+    }
+
+    fn own_mut(&mut self, endpoint: Endpoint) -> Option<&mut Own> {
+        self.own.iter_mut().find(|o| o.endpoint == endpoint)
     }
 }
 
@@ -193,6 +221,23 @@ pub struct GroupState {
     pub tokens: Option<f64>,
     /// Epoch milliseconds before which the group must not send.
     pub blocked_until_ms: Option<i64>,
+    /// Each endpoint's own learned bucket (absent: nothing learned yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_buckets: Vec<EndpointBucket>,
+}
+
+/// One endpoint's own learned bucket in a [`GroupState`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointBucket {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Bucket size.
+    pub capacity: f64,
+    /// Refill, requests per second.
+    pub rate_per_s: f64,
+    /// Tokens at the state's `at_ms`.
+    pub tokens: f64,
 }
 
 fn epoch_ms(now: SystemTime) -> i64 {
@@ -213,6 +258,20 @@ fn instant_of(ms: i64, now: Instant, now_ms: i64) -> Instant {
 
 /// Extra wait past a computed instant, for timer and clock granularity.
 const SLACK: Duration = Duration::from_millis(2);
+
+/// `secs` as a duration no longer than `max` (NaN, negative: zero), never a
+/// panic whatever the arithmetic that produced it.
+fn secs_at_most(secs: f64, max: Duration) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).map_or(max, |d| d.min(max))
+}
+
+/// The lowest refill rate learned: one request per `window`.
+fn min_rate(window: Duration) -> f64 {
+    1.0 / window.as_secs_f64()
+}
 
 impl Pacer {
     /// A pacer allowing `limit` requests per `window` (`limit == 0`: no
@@ -287,11 +346,19 @@ impl Pacer {
                     let id = a.next_id;
                     a.log.push_back((id, now, false));
                     let mut g = grant(id);
-                    if let Some(l) = &mut a.group_mut(endpoint).learned {
+                    let group = a.group_mut(endpoint);
+                    let own = group
+                        .own
+                        .iter_mut()
+                        .find(|o| o.endpoint == endpoint)
+                        .and_then(|o| o.learned.as_mut());
+                    let mut saved = None;
+                    for l in group.learned.iter_mut().chain(own) {
                         l.refill(now);
-                        g.saved = l.tokens >= 2.0;
+                        saved = Some(saved.unwrap_or(true) && l.tokens >= 2.0);
                         l.tokens -= 1.0;
                     }
+                    g.saved = saved.unwrap_or(false);
                     (Some(g), None)
                 }
             },
@@ -320,10 +387,15 @@ impl Pacer {
                 g.blocked_until = None;
             }
         }
-        if let Some(l) = &mut g.learned {
+        let own = g
+            .own
+            .iter_mut()
+            .find(|o| o.endpoint == endpoint)
+            .and_then(|o| o.learned.as_mut());
+        for l in g.learned.iter_mut().chain(own) {
             l.refill(now);
             if l.tokens < 1.0 {
-                later(now + Duration::from_secs_f64((1.0 - l.tokens) / l.rate));
+                later(now + secs_at_most((1.0 - l.tokens) / l.rate, window));
             }
         }
         at
@@ -352,6 +424,10 @@ impl Pacer {
                 g.strikes = 0;
                 g.admitted += 1;
                 g.since.get_or_insert(grant.sent);
+                if let Some(o) = g.own_mut(grant.endpoint) {
+                    o.admitted += 1;
+                    o.since.get_or_insert(grant.sent);
+                }
             }
             Answer::RateLimited(retry_after) => {
                 // Sent before the group learned from an earlier 429 (it was
@@ -360,49 +436,64 @@ impl Pacer {
                 // What the server let through since the start (or the last
                 // 429), less what a bucket refilled at the allowance's rate
                 // would have gained meanwhile.
-                let span = g
-                    .since
-                    .map_or(0.0, |s| now.saturating_duration_since(s).as_secs_f64());
-                let burst = (g.admitted as f64 - span * default_rate)
-                    .floor()
-                    .clamp(1.0, f64::from(self.limit));
+                let used = |admitted: u64, since: Option<Instant>| {
+                    let span =
+                        since.map_or(0.0, |s| now.saturating_duration_since(s).as_secs_f64());
+                    admitted as f64 - span * default_rate
+                };
+                let limit = f64::from(self.limit);
+                let burst = used(g.admitted, g.since).floor().clamp(1.0, limit);
                 if !straggler {
                     g.strikes += 1;
                 }
-                let learned = match g.learned.take() {
-                    Some(l) if straggler => Learned {
-                        tokens: 0.0,
-                        at: now,
-                        ..l
-                    },
-                    None => Learned {
-                        capacity: burst,
-                        rate: default_rate,
-                        tokens: 0.0,
-                        at: now,
-                    },
-                    // Refused while spending saved tokens: the bucket is
-                    // smaller than learned; what got through since is its size.
-                    Some(l) if grant.saved => Learned {
-                        capacity: burst.min(l.capacity - 1.0).max(1.0),
-                        tokens: 0.0,
-                        at: now,
-                        ..l
-                    },
-                    // Refused at the learned rate: the rate is lower.
-                    Some(l) => Learned {
-                        capacity: (l.capacity / 2.0).floor().max(1.0),
-                        rate: l.rate * 0.8,
-                        tokens: 0.0,
-                        at: now,
-                    },
-                };
+                let first = g.learned.is_none();
+                let floor_rate = min_rate(window);
+                let learned = relearn(
+                    g.learned.take(),
+                    burst,
+                    straggler,
+                    grant.saved,
+                    default_rate,
+                    floor_rate,
+                    now,
+                );
+                // Each endpoint's own bucket: on the group's first 429, all
+                // of them the size of what the refused endpoint got through,
+                // each as full as its own use left it; later, the refused
+                // endpoint's learns as the group's does.
+                let own_burst = g.own_mut(grant.endpoint).map_or(burst, |o| {
+                    used(o.admitted, o.since).floor().clamp(1.0, limit)
+                });
+                for o in &mut g.own {
+                    if first {
+                        let tokens = if o.endpoint == grant.endpoint {
+                            0.0
+                        } else {
+                            (own_burst - used(o.admitted, o.since)).clamp(0.0, own_burst)
+                        };
+                        o.learned = Some(Learned {
+                            capacity: own_burst,
+                            rate: default_rate,
+                            tokens,
+                            at: now,
+                        });
+                    } else if o.endpoint == grant.endpoint {
+                        o.learned = Some(relearn(
+                            o.learned.take(),
+                            own_burst,
+                            straggler,
+                            grant.saved,
+                            default_rate,
+                            floor_rate,
+                            now,
+                        ));
+                    }
+                }
                 if !straggler {
                     g.learned_at = Some(now);
                 }
                 let wait = retry_after.unwrap_or_else(|| {
-                    let token = Duration::from_secs_f64(1.0 / learned.rate);
-                    token
+                    secs_at_most(1.0 / learned.rate, window)
                         .saturating_mul(1 << g.strikes.saturating_sub(1).min(16))
                         .min(window)
                 });
@@ -411,15 +502,22 @@ impl Pacer {
                     wait_ms = wait.as_millis() as u64,
                     retry_after = retry_after.is_some(),
                     burst = learned.capacity,
+                    endpoint_burst = own_burst,
                     per_minute = learned.rate * 60.0,
                     "rate limited (429); pacing to the learned limit"
                 );
-                let until = now + wait;
+                let until = now
+                    .checked_add(wait)
+                    .unwrap_or_else(|| now + window.saturating_mul(60));
                 g.blocked_until = Some(g.blocked_until.map_or(until, |b| b.max(until)));
                 g.learned = Some(learned);
                 if !straggler {
                     g.admitted = 0;
                     g.since = None;
+                    for o in &mut g.own {
+                        o.admitted = 0;
+                        o.since = None;
+                    }
                 }
             }
         }
@@ -466,6 +564,20 @@ impl Pacer {
                         rate_per_s: l.as_ref().map(|l| l.rate),
                         tokens: l.as_ref().map(|l| l.tokens),
                         blocked_until_ms: g.blocked_until.filter(|b| *b > now).map(ms),
+                        endpoint_buckets: g
+                            .own
+                            .iter()
+                            .filter_map(|o| {
+                                let mut l = o.learned.clone()?;
+                                l.refill(now);
+                                Some(EndpointBucket {
+                                    endpoint: o.endpoint,
+                                    capacity: l.capacity,
+                                    rate_per_s: l.rate,
+                                    tokens: l.tokens,
+                                })
+                            })
+                            .collect(),
                     }
                 })
                 .collect(),
@@ -504,21 +616,13 @@ impl Pacer {
             }
             seen.extend(&endpoints);
             let mut g = Group::new(endpoints);
-            let valid = |v: f64| v.is_finite() && v > 0.0;
             if let (Some(capacity), Some(rate)) = (gs.capacity, gs.rate_per_s) {
-                if valid(capacity) && valid(rate) {
-                    let ceiling_rate = f64::from(self.limit) / self.window.as_secs_f64();
-                    let capacity = capacity.min(f64::from(self.limit));
-                    g.learned = Some(Learned {
-                        capacity,
-                        rate: rate.min(ceiling_rate),
-                        tokens: gs
-                            .tokens
-                            .filter(|t| t.is_finite())
-                            .unwrap_or(0.0)
-                            .clamp(-capacity, capacity),
-                        at: taken,
-                    });
+                g.learned = self.learned_from(capacity, rate, gs.tokens, taken);
+            }
+            for b in &gs.endpoint_buckets {
+                let learned = self.learned_from(b.capacity, b.rate_per_s, Some(b.tokens), taken);
+                if let (Some(o), Some(l)) = (g.own_mut(b.endpoint), learned) {
+                    o.learned = Some(l);
                 }
             }
             g.blocked_until = gs
@@ -535,6 +639,78 @@ impl Pacer {
             groups.push(Group::new(rest));
         }
         a.groups = groups;
+    }
+}
+
+impl Pacer {
+    /// A learned bucket from a checkpoint, kept within what this pacer
+    /// could have learned (a bucket of 1 to the ceiling, a rate between one
+    /// a window and the ceiling's); `None` for values no pacer writes.
+    fn learned_from(
+        &self,
+        capacity: f64,
+        rate: f64,
+        tokens: Option<f64>,
+        at: Instant,
+    ) -> Option<Learned> {
+        let valid = |v: f64| v.is_finite() && v > 0.0;
+        if !(valid(capacity) && valid(rate)) {
+            return None;
+        }
+        let ceiling_rate = f64::from(self.limit) / self.window.as_secs_f64();
+        let capacity = capacity.clamp(1.0, f64::from(self.limit).max(1.0));
+        Some(Learned {
+            capacity,
+            rate: rate.clamp(min_rate(self.window).min(ceiling_rate), ceiling_rate),
+            tokens: tokens
+                .filter(|t| t.is_finite())
+                .unwrap_or(0.0)
+                .clamp(-capacity, capacity),
+            at,
+        })
+    }
+}
+
+/// A bucket after a 429 (`burst`: what got through since the last one, net
+/// of refill), from what was learned before (`None`: nothing yet, the
+/// allowance's rate and that burst).
+fn relearn(
+    before: Option<Learned>,
+    burst: f64,
+    straggler: bool,
+    saved: bool,
+    default_rate: f64,
+    floor_rate: f64,
+    now: Instant,
+) -> Learned {
+    match before {
+        // In flight when the last 429 taught what there was to learn.
+        Some(l) if straggler => Learned {
+            tokens: 0.0,
+            at: now,
+            ..l
+        },
+        None => Learned {
+            capacity: burst,
+            rate: default_rate,
+            tokens: 0.0,
+            at: now,
+        },
+        // Refused while spending saved tokens: the bucket is smaller than
+        // learned; what got through since is its size.
+        Some(l) if saved => Learned {
+            capacity: burst.min(l.capacity - 1.0).max(1.0),
+            tokens: 0.0,
+            at: now,
+            ..l
+        },
+        // Refused at the learned rate: the rate is lower.
+        Some(l) => Learned {
+            capacity: (l.capacity / 2.0).floor().max(1.0),
+            rate: (l.rate * 0.8).max(floor_rate),
+            tokens: 0.0,
+            at: now,
+        },
     }
 }
 
