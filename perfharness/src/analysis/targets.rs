@@ -330,4 +330,11 @@ mod tests {
         assert!(e.contains("--targets none"), "{e}");
         assert!(load(Path::new("none")).unwrap().is_empty());
     }
+
+    #[test]
+    fn the_committed_targets_file_parses_and_has_the_cold_penalty() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/targets.toml");
+        let targets = load(&path).unwrap();
+        assert!(targets.iter().any(|t| t.key == "cold.penalty_ms"));
+    }
 }

@@ -203,7 +203,10 @@ const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;m
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 td:first-child,th:first-child{text-align:left}.PASS{color:#070;font-weight:bold}.FAIL{color:#b00;font-weight:bold}\
 .NODATA{color:#a60;font-weight:bold}.ct{font-size:13px;font-weight:bold}.tk{font-size:10px;fill:#444}\
-.ax{stroke:#444;stroke-width:1}.charts{display:flex;flex-wrap:wrap;gap:12px}.warn{color:#b00}";
+.ax{stroke:#444;stroke-width:1}.charts{display:flex;flex-wrap:wrap;gap:12px}.warn{color:#b00}\
+.headline{display:flex;flex-wrap:wrap;gap:12px;margin:1em 0;padding:0}\
+.headline div{border:1px solid #ccc;border-radius:6px;padding:8px 14px;background:#f7f9fc}\
+.headline dt{font-size:12px;color:#555;margin:0}.headline dd{font-size:20px;font-weight:bold;margin:2px 0 0 0}";
 
 const COLD: &str = "#d9534f";
 const WARM: &str = "#337ab7";

@@ -15,7 +15,7 @@ async fn full_local_measures_the_real_function_and_reports_it() {
     // Two targets the function meets and one it cannot (exit status 1).
     std::fs::write(
         &targets,
-        "\"errors.rate\" = \"<= 0\"\n\"cold.init_ms.n\" = \">= 3\"\n\"warm.duration_ms.max\" = \"<= 0.001\"\n",
+        "\"errors.rate\" = \"<= 0\"\n\"cold.init_ms.n\" = \">= 3\"\n\"warm.duration_ms.max\" = \"<= 0.001\"\n\"cold.penalty_ms\" = \"<= 100000\"\n",
     )
     .unwrap();
     let cli = perfharness::cli::Cli::try_parse_from([
@@ -82,6 +82,22 @@ async fn full_local_measures_the_real_function_and_reports_it() {
     assert_eq!(sc["errors.rate"], 0.0);
     assert_eq!(sc["samples.missing"], 0.0);
     assert!(sc["cost.warm_per_1000_usd"].as_f64().unwrap() > 0.0);
+    // The cold penalty: median cold Init + Duration minus the median warm
+    // Duration, inside its interval, and as a multiple of a warm call.
+    let (p, lo, hi) = (
+        sc["cold.penalty_ms"].as_f64().unwrap(),
+        sc["cold.penalty_low_ms"].as_f64().unwrap(),
+        sc["cold.penalty_high_ms"].as_f64().unwrap(),
+    );
+    assert!(lo <= p && p <= hi, "{p} in [{lo}, {hi}]");
+    let x = sc["cold.penalty_x"].as_f64().unwrap();
+    assert!(x > 0.0);
+    assert!(
+        (p - (d["cold.total_ms"]["p50"].as_f64().unwrap()
+            - d["warm.duration_ms"]["p50"].as_f64().unwrap()))
+        .abs()
+            < 1e-9
+    );
 
     let verdicts: Vec<(&str, &str)> = report["targets"]
         .as_array()
@@ -92,6 +108,7 @@ async fn full_local_measures_the_real_function_and_reports_it() {
     assert!(verdicts.contains(&("errors.rate", "pass")));
     assert!(verdicts.contains(&("cold.init_ms.n", "pass")));
     assert!(verdicts.contains(&("warm.duration_ms.max", "fail")));
+    assert!(verdicts.contains(&("cold.penalty_ms", "pass")));
 
     let restore = &report["restore"];
     assert_eq!(restore["verified"], true, "{restore}");
@@ -102,8 +119,12 @@ async fn full_local_measures_the_real_function_and_reports_it() {
         md.contains("vanta-vuln-sync")
             && md.contains("FAIL")
             && md.contains("restored and verified")
+            && md.contains("**cold penalty**")
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     assert!(html.contains("<svg") && !html.contains("<script"));
+    // The page opens with the answer: the headline precedes the tables.
+    let head = html.find("class=\"headline\"").expect("a headline");
+    assert!(head < html.find("<table").unwrap() && html.contains("cold penalty"));
 }
