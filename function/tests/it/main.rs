@@ -4,6 +4,7 @@
 
 mod exactly_once;
 mod failures;
+mod hostile_values;
 mod lambda_binary;
 mod pacing;
 mod support;

@@ -14,7 +14,7 @@ use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 const SECRET: &str = "vcs_wiremock_secret_value";
 
-fn options(base: &str) -> ClientOptions {
+pub(crate) fn options(base: &str) -> ClientOptions {
     let mut o = ClientOptions::new(
         base,
         Credentials {
@@ -33,14 +33,14 @@ fn options(base: &str) -> ClientOptions {
     o
 }
 
-fn page(ids: &[&str], end: Option<&str>, next: bool) -> Value {
+pub(crate) fn page(ids: &[&str], end: Option<&str>, next: bool) -> Value {
     json!({"results": {
         "pageInfo": {"startCursor": null, "endCursor": end, "hasNextPage": next, "hasPreviousPage": false},
         "data": ids.iter().map(|id| json!({"id": id, "severity": "HIGH"})).collect::<Vec<_>>(),
     }})
 }
 
-async fn token_mock(server: &MockServer, token: &str, times: u64) {
+pub(crate) async fn token_mock(server: &MockServer, token: &str, times: u64) {
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
         .and(body_partial_json(json!({
