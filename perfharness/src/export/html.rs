@@ -29,7 +29,7 @@ const W: f64 = 560.0;
 const H: f64 = 240.0;
 const ML: f64 = 50.0;
 const MR: f64 = 15.0;
-const MT: f64 = 28.0;
+const MT: f64 = 44.0;
 const MB: f64 = 40.0;
 
 /// One data series of a chart.
@@ -42,11 +42,26 @@ pub struct Series<'a> {
     pub colour: &'a str,
 }
 
+/// A round tick step (1, 2 or 5 times a power of ten) for about `span / 4`.
+fn nice_step(span: f64) -> f64 {
+    let raw = (span / 4.0).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    mag * if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    }
+}
+
 fn frame(
     title: &str,
     unit: &str,
-    lo: f64,
-    hi: f64,
+    (lo, hi, step): (f64, f64, f64),
     ymax_label: &str,
     body: &str,
     series: &[Series],
@@ -63,9 +78,10 @@ fn frame(
     s.push_str(&format!(
         "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" class=\"ax\"/><line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" class=\"ax\"/>"
     ));
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * i as f64 / 4.0;
-        let x = x0 + (x1 - x0) * i as f64 / 4.0;
+    let ticks = ((hi - lo) / step).round() as usize;
+    for i in 0..=ticks {
+        let v = lo + step * i as f64;
+        let x = x0 + (x1 - x0) * (v - lo) / (hi - lo);
         s.push_str(&format!(
             "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"tk\" text-anchor=\"middle\">{}</text>",
             y0 + 14.0,
@@ -90,22 +106,25 @@ fn frame(
         y0
     ));
     s.push_str(body);
-    let mut lx = x1 - 150.0;
+    // The legend on its own line under the title, so the two never overlap.
+    let mut lx = ML;
     for se in series.iter().filter(|se| !se.values.is_empty()) {
+        let text = format!("{} (n={})", se.label, se.values.len());
         s.push_str(&format!(
-            "<rect x=\"{lx:.1}\" y=\"8\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"17\" class=\"tk\">{} (n={})</text>",
+            "<rect x=\"{lx:.1}\" y=\"22\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"31\" class=\"tk\">{}</text>",
             esc(se.colour),
             lx + 14.0,
-            esc(se.label),
-            se.values.len()
+            esc(&text),
         ));
-        lx += 75.0;
+        lx += 24.0 + 6.0 * text.len() as f64;
     }
     s.push_str("</svg>");
     s
 }
 
-fn range(series: &[Series]) -> Option<(f64, f64)> {
+/// The x axis of `series`: from and to round ticks around the values, and
+/// the tick step.
+fn range(series: &[Series]) -> Option<(f64, f64, f64)> {
     let all: Vec<f64> = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
@@ -119,12 +138,14 @@ fn range(series: &[Series]) -> Option<(f64, f64)> {
     if hi <= lo {
         hi = lo + 1.0;
     }
-    Some((lo, hi))
+    let step = nice_step(hi - lo);
+    let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    Some((lo, hi.max(lo + step), step))
 }
 
 /// An SVG histogram of several series over shared bins (bars side by side).
 pub fn svg_histogram(title: &str, unit: &str, series: &[Series], bins: usize) -> String {
-    let Some((lo, hi)) = range(series) else {
+    let Some((lo, hi, step)) = range(series) else {
         return String::new();
     };
     let width = (hi - lo) / bins as f64;
@@ -162,12 +183,19 @@ pub fn svg_histogram(title: &str, unit: &str, series: &[Series], bins: usize) ->
             ));
         }
     }
-    frame(title, unit, lo, hi, &peak.to_string(), &body, series)
+    frame(
+        title,
+        unit,
+        (lo, hi, step),
+        &peak.to_string(),
+        &body,
+        series,
+    )
 }
 
 /// An SVG empirical CDF of several series.
 pub fn svg_cdf(title: &str, unit: &str, series: &[Series]) -> String {
-    let Some((lo, hi)) = range(series) else {
+    let Some((lo, hi, step)) = range(series) else {
         return String::new();
     };
     let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
@@ -196,7 +224,7 @@ pub fn svg_cdf(title: &str, unit: &str, series: &[Series]) -> String {
             esc(se.colour)
         ));
     }
-    frame(title, unit, lo, hi, "1", &body, series)
+    frame(title, unit, (lo, hi, step), "1", &body, series)
 }
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}\
@@ -403,4 +431,24 @@ pub fn render(r: &RunReport) -> String {
     }
     o.push_str("</table></details></body></html>\n");
     o
+}
+
+#[cfg(test)]
+mod axis_tests {
+    use super::*;
+
+    #[test]
+    fn ticks_fall_on_round_numbers() {
+        assert_eq!(nice_step(29.88), 10.0);
+        assert_eq!(nice_step(4.7), 2.0);
+        assert_eq!(nice_step(0.3), 0.1);
+        let v = [2.65, 32.53];
+        let (lo, hi, step) = range(&[Series {
+            label: "c",
+            values: &v,
+            colour: "red",
+        }])
+        .unwrap();
+        assert_eq!((lo, hi, step), (0.0, 40.0, 10.0));
+    }
 }
