@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use emulator::lambda::{FunctionSpec, LambdaSettings};
+use emulator::lambda::{FaultSettings, FunctionSpec, LambdaSettings};
 use emulator::{Credentials, Emulator, EmulatorConfig};
 
 #[derive(Debug, Parser)]
@@ -88,6 +88,31 @@ struct ServeArgs {
     /// the secret key `test`; see the README's security section.
     #[arg(long, value_name = "KEY:SECRET")]
     credentials: Option<Credentials>,
+    /// Multiply the asynchronous-invocation retry delays (AWS's 1 and 2
+    /// minutes) and event ages (MaximumEventAgeInSeconds) by F, e.g. 0.01
+    /// for 0.6 s and 1.2 s.
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]
+    async_time_scale: f64,
+    /// Fraction of Event invocations delivered twice (half of them at the
+    /// same time, half right after the first copy), as Lambda's at-least-once
+    /// delivery may.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_rate)]
+    duplicate_rate: f64,
+    /// Fraction of invocations whose execution environment is killed at a
+    /// random moment of their first second (Runtime.ExitError, environment
+    /// replaced).
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_rate)]
+    kill_rate: f64,
+    /// Seed of the duplicate and kill draws.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    fault_seed: u64,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("expected a positive number, got {s:?}")),
+    }
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -150,6 +175,16 @@ fn main() -> ExitCode {
         }
     };
     let Command::Serve(args) = cli.command;
+    let tuning = LambdaTuning {
+        async_time_scale: args.async_time_scale,
+        faults: FaultSettings {
+            duplicate_rate: args.duplicate_rate,
+            kill_rate: args.kill_rate,
+            kill_within: Duration::from_secs(1),
+            seed: args.fault_seed,
+            ..FaultSettings::default()
+        },
+    };
     let cfg = match config(args) {
         Ok(cfg) => cfg,
         Err(Usage(message)) => {
@@ -172,7 +207,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(cfg)) {
+    match runtime.block_on(serve(cfg, tuning)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("emulator: {e:#}");
@@ -260,7 +295,13 @@ fn config(args: ServeArgs) -> Result<EmulatorConfig, Usage> {
     })
 }
 
-async fn serve(cfg: EmulatorConfig) -> anyhow::Result<()> {
+/// The Lambda settings applied once the emulator runs.
+struct LambdaTuning {
+    async_time_scale: f64,
+    faults: FaultSettings,
+}
+
+async fn serve(cfg: EmulatorConfig, tuning: LambdaTuning) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
 
@@ -270,6 +311,11 @@ async fn serve(cfg: EmulatorConfig) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let handle = Emulator::start(cfg).await?;
+    let lambda = handle.lambda();
+    lambda
+        .set_async_time_scale(tuning.async_time_scale)
+        .and_then(|()| lambda.set_faults(tuning.faults))
+        .map_err(anyhow::Error::msg)?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "emulator listening on {}", handle.endpoint_url())

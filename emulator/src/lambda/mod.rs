@@ -1,17 +1,25 @@
 //! The Lambda service: control plane (restJson1), execution environments as
 //! real child processes, and a Runtime API listener per environment.
 //!
-//! - `control`: routes and validates control-plane requests, AWS errors.
-//! - `service`: functions, environment pools, one invocation end to end.
-//! - `environment`: a function process in its own process group, its
-//!   output captured line by line into the log stream.
-//! - `runtime_api`: the per-environment Runtime API (2018-06-01).
-//! - `memory`: peak RSS of the process tree from `/proc`.
-//! - `platform_log`: INIT_START/START/END/REPORT lines, `platform.*`
-//!   records, the billing rule.
+//! Bottom-up: each module uses only those listed before it.
 //! - `config`: `FunctionConfiguration` and revisions.
+//! - `memory`: peak RSS of the process tree from `/proc`.
 //! - `cpu`: CPU proportional to memory through a cgroup per environment
 //!   (opt-in, [`LambdaSettings::cpu_scaling`]).
+//! - `platform_log`: INIT_START/START/END/REPORT lines, `platform.*`
+//!   records, the billing rule.
+//! - `runtime_api`: the per-environment Runtime API (2018-06-01).
+//! - `environment`: a function process in its own process group, its
+//!   output captured line by line into the log stream.
+//! - `faults`: injected duplicate deliveries and environment kills
+//!   ([`FaultSettings`]).
+//! - `invocation`: one invocation on one environment, init to REPORT.
+//! - `service`: functions, environment pools and leases, updates, shutdown.
+//! - `async_invoke`: Event invocations: the queue, retries, event age,
+//!   dead-letter queue and `OnFailure` destination.
+//! - `control`: the control plane's routes, validation and AWS errors
+//!   ([`LambdaService::handle`]).
+//! - `url`: Function URLs ([`LambdaService::handle_url`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
