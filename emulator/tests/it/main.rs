@@ -2,6 +2,7 @@
 //! one test binary (one link against the heavy dependencies instead of one per
 //! file).
 
+mod accept;
 mod access;
 mod cli;
 mod lambda_async;

@@ -26,7 +26,28 @@ impl Served {
     /// Starts `emulator serve --addr 127.0.0.1:0 ARGS…` and waits for its
     /// "listening" line.
     pub async fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(EMULATOR)
+        Self::start_limited(args, None).await
+    }
+
+    /// Like [`Served::start`], with at most `max_fds` open file descriptors.
+    pub async fn start_limited(args: &[&str], max_fds: Option<u64>) -> Served {
+        let mut command = Command::new(EMULATOR);
+        if let Some(n) = max_fds {
+            // SAFETY: setrlimit is async-signal-safe and allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
@@ -109,4 +130,13 @@ pub fn alive(pid: u32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ')'.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
