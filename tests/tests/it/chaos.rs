@@ -19,7 +19,9 @@
 //! - `latest.json` only ever moved forward (every value it took is
 //!   recorded) and ends at the newer run;
 //! - no multipart upload is left open;
-//! - the DLQ held only events that failed on every attempt.
+//! - the DLQ held only events that failed on every attempt;
+//! - replaying every old event after the commit changes nothing, and only
+//!   an event that truly fails (a missing checkpoint) is dead-lettered.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -49,6 +51,8 @@ struct Figures {
     failed_attempts: u64,
     kills: u64,
     dead_lettered: u64,
+    /// DLQ events replayed during the chains, plus old events replayed
+    /// after the commit (checkpoints, and one that fails for good).
     replayed: u64,
     runs_committed: usize,
     orphaned_runs: usize,
@@ -126,7 +130,7 @@ async fn snapshots_stay_exact_under_duplicates_faults_and_kills() {
     }
     let sum = |f: fn(&Figures) -> u64| all.iter().map(f).sum::<u64>();
     println!(
-        "chaos: {} seeds, {} runs committed, {} events, {} duplicates delivered, {} attempts ({} failed), {} environments killed, {} dead-lettered and replayed, {} rows checked, {} values of latest.json (all forward), {} runs orphaned by a retried first invocation",
+        "chaos: {} seeds, {} runs committed, {} events, {} duplicates delivered, {} attempts ({} failed), {} environments killed, {} dead-lettered, {} events replayed (from the DLQ, and old ones after the commit), {} rows checked, {} values of latest.json (all forward), {} runs orphaned by a retried first invocation",
         SEEDS.len(),
         all.iter().map(|f| f.runs_committed).sum::<usize>(),
         sum(|f| f.events),
@@ -134,6 +138,7 @@ async fn snapshots_stay_exact_under_duplicates_faults_and_kills() {
         sum(|f| f.attempts),
         sum(|f| f.failed_attempts),
         sum(|f| f.kills),
+        sum(|f| f.dead_lettered),
         sum(|f| f.replayed),
         sum(|f| f.rows_checked),
         all.iter().map(|f| f.latest_values).sum::<usize>(),
@@ -487,6 +492,108 @@ async fn one_seed(seed: u64, binary: &Path, python: Option<&Path>) -> Figures {
         "seed {seed}: open multipart uploads: {open:?}"
     );
 
+    // An operator replays old events after the fact, with the faults off
+    // but S3's: every checkpoint of the committed runs (each answered
+    // already-complete, changing nothing) and one event that truly fails
+    // (a checkpoint that does not exist), which alone reaches the DLQ.
+    service.set_faults(FaultSettings::default()).unwrap();
+    let old_events: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.contains("/_checkpoints/") && k.ends_with(".json"))
+        .filter(|k| run_of(k).is_some_and(|r| manifests.contains_key(&r)))
+        .collect();
+    for key in &old_events {
+        event(&lambda, &json!({ "resume": key })).await;
+    }
+    let bogus = json!({
+        "resume": format!("{PREFIX}/snapshots/dt=2026-01-01/run=missing/_checkpoints/00001.json")
+    });
+    event(&lambda, &bogus).await;
+    let mut failed = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while failed.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "seed {seed}: the failing replay never reached the DLQ"
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        failed.extend(
+            out.messages()
+                .iter()
+                .map(|m| m.body().unwrap_or_default().to_string()),
+        );
+    }
+    loop {
+        let s = service.event_stats(FUNCTION).unwrap();
+        if s.accepted + s.duplicates == s.succeeded + s.dead_lettered + s.expired {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "seed {seed}: replays did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = sqs
+        .receive_message()
+        .queue_url(&dlq_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    failed.extend(
+        out.messages()
+            .iter()
+            .map(|m| m.body().unwrap_or_default().to_string()),
+    );
+    assert_eq!(
+        failed.len(),
+        1,
+        "seed {seed}: only the failing replay is dead-lettered: {failed:?}"
+    );
+    let record: Value = serde_json::from_str(&failed[0]).unwrap();
+    assert_eq!(record["requestPayload"], bogus);
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+    let mut after = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(format!("{PREFIX}/"))
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        after.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_string),
+        );
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        after, keys,
+        "seed {seed}: replays after the commit wrote nothing"
+    );
+    let latest_after = get_json(&s3, &format!("{PREFIX}/latest.json")).await;
+    assert_eq!(
+        latest_after, latest,
+        "seed {seed}: replays left latest.json alone"
+    );
+
+    let stats = service.event_stats(FUNCTION).unwrap();
     let figures = Figures {
         events: stats.accepted,
         duplicates: stats.duplicates,
@@ -494,13 +601,13 @@ async fn one_seed(seed: u64, binary: &Path, python: Option<&Path>) -> Figures {
         failed_attempts: stats.failed_attempts,
         kills: service.kills(),
         dead_lettered: stats.dead_lettered,
-        replayed,
+        replayed: replayed + old_events.len() as u64 + 1,
         runs_committed: manifests.len(),
         orphaned_runs: started.len() - manifests.len(),
         rows_checked,
         latest_values: history.len(),
     };
-    assert_eq!(figures.dead_lettered, figures.replayed);
+    assert_eq!(figures.dead_lettered, replayed + 1);
     emu.shutdown().await;
     vanta.shutdown().await;
     figures
