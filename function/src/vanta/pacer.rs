@@ -20,7 +20,10 @@
 //!   learned rate lowers the rate by a fifth and halves the bucket; a 429 to a request already in
 //!   flight when the pacer learned teaches nothing new.
 //!
-//! The three list endpoints are paced as one group. The budget is theirs
+//! The three list endpoints are paced as one group; after its first 429
+//! each endpoint also keeps to a bucket of its own, the size of what the
+//! refused endpoint got through (see `Own`), so limits counted per endpoint
+//! cost one 429 rather than one per endpoint. The budget is theirs
 //! together, so a server that counts per endpoint or per group could not be
 //! used faster without exceeding it; and telling separate server-side groups
 //! from one shared token bucket needs evidence that a refill between two
@@ -889,6 +892,46 @@ mod tests {
         assert_eq!(state.groups.len(), 1);
         assert_eq!(state.groups[0].rate_per_s, Some(10.0), "{state:?}");
         assert!(take(&p, R, t0 + ANSWER * 3).unwrap_err() >= t0 + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn each_endpoint_keeps_to_a_bucket_the_size_of_what_the_refused_one_got() {
+        let p = adaptive(20, 1000); // a token every 50 ms
+        let mut now = Instant::now();
+        // Four each on V and R, then V is refused.
+        for _ in 0..4 {
+            for e in [V, R] {
+                let g = take(&p, e, now).unwrap();
+                p.finish_at(g, Answer::Counted, now + Duration::from_millis(1));
+            }
+        }
+        now += Duration::from_millis(2);
+        let g = take(&p, V, now).unwrap();
+        p.finish_at(
+            g,
+            Answer::RateLimited(Some(Duration::from_millis(100))),
+            now,
+        );
+        let state = p.state().unwrap();
+        let group = state.groups[0].capacity.unwrap();
+        let own = &state.groups[0].endpoint_buckets;
+        assert_eq!(own.len(), 3, "{state:?}");
+        // What got through less the refill meanwhile, rounded down: V's
+        // four make three, the group's eight seven.
+        assert!(own.iter().all(|b| b.capacity == 3.0), "{state:?}");
+        assert_eq!(group, 7.0, "{state:?}");
+        // Long after: the group saved up seven, but R spends only its three.
+        now += Duration::from_secs(5);
+        let mut sent = 0;
+        while take(&p, R, now)
+            .map(|g| p.finish_at(g, Answer::Counted, now))
+            .is_ok()
+        {
+            sent += 1;
+        }
+        assert_eq!(sent, 3);
+        // The group's other four are V's and A's.
+        assert!(take(&p, V, now).is_ok());
     }
 
     #[test]
