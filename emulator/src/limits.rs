@@ -8,8 +8,9 @@ use http_body_util::BodyExt;
 
 /// A synchronous Invoke's payload (6 MB), and any other Lambda request.
 pub(crate) const LAMBDA_REQUEST: u64 = 6 * 1024 * 1024;
-/// An asynchronous (`Event`) Invoke's payload (256 KB).
-pub(crate) const LAMBDA_EVENT: u64 = 256 * 1024;
+/// An asynchronous (`Event`) Invoke's payload: 1 MB (1,048,576 bytes)
+/// since October 2025, when Lambda raised it from 256 KB.
+pub(crate) const LAMBDA_EVENT: u64 = 1024 * 1024;
 /// A CloudWatch Logs or Secrets Manager request. PutLogEvents batches are
 /// at most 1 MB of events and a secret value 64 KB; this leaves room for
 /// the JSON around them.

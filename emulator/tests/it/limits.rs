@@ -29,8 +29,8 @@ async fn an_invoke_payload_over_6_mb_gets_requesttoolarge() {
         "{err:?}"
     );
 
-    // An Event payload's limit is 256 KB.
-    let event = format!("\"{}\"", "x".repeat(256 * 1024));
+    // An Event payload's limit is 1 MB (1,048,576 bytes).
+    let event = format!("\"{}\"", "x".repeat(1024 * 1024));
     let err = lambda
         .client_no_retry
         .invoke()
@@ -41,6 +41,20 @@ async fn an_invoke_payload_over_6_mb_gets_requesttoolarge() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("RequestTooLargeException"), "{err:?}");
+
+    // An Event payload just under 1 MB is accepted (it was refused at 256 KB
+    // before Lambda raised the limit).
+    let event = format!("\"{}\"", "x".repeat(1024 * 1024 - 16));
+    let queued = lambda
+        .client_no_retry
+        .invoke()
+        .function_name("f")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(event))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status_code(), 202);
 
     // Just under the limit is served.
     let under = format!("\"{}\"", "x".repeat(1024 * 1024));
