@@ -177,7 +177,11 @@ fn mock_vanta_and_the_reference_call_no_aws_api_and_may_only_log() {
         );
         assert_eq!(role_actions(&t, role), logs, "{role}");
         let files = rust_source::load(&sources);
-        assert!(!files.is_empty(), "no Rust sources in {}", sources.display());
+        assert!(
+            !files.is_empty(),
+            "no Rust sources in {}",
+            sources.display()
+        );
         let literals = rust_source::string_literals(&files);
         let text: String = files
             .iter()
