@@ -36,9 +36,31 @@ impl std::fmt::Debug for LocalStack {
     }
 }
 
-/// The workspace root (this crate's parent directory).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+/// The repository's workspace root, found by walking up from the working
+/// directory to a `Cargo.toml` with `[workspace]` next to `template.yaml`
+/// (nothing is baked in at compile time, so an installed binary works from
+/// any directory of a checkout). Outside one: a usage error saying so.
+pub fn workspace_root() -> Result<PathBuf, HarnessError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| HarnessError::Usage(format!("cannot read the working directory: {e}")))?;
+    find_workspace(&cwd).ok_or_else(|| {
+        HarnessError::Usage(format!(
+            "--local needs a vanta-vuln-sync checkout: no Cargo.toml with [workspace] beside template.yaml in {} or above (cd into the repository)",
+            cwd.display()
+        ))
+    })
+}
+
+/// The first directory from `dir` upwards holding the workspace's
+/// `Cargo.toml` (with `[workspace]`) and `template.yaml`.
+pub fn find_workspace(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            d.join("template.yaml").is_file()
+                && std::fs::read_to_string(d.join("Cargo.toml"))
+                    .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .map(Path::to_path_buf)
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -132,7 +154,7 @@ pub async fn ensure_binary(binary: Binary) -> Result<PathBuf, HarnessError> {
 /// after any other release build). Without cargo, existing binaries are
 /// used as they are.
 pub async fn ensure_binaries(binaries: &[Binary]) -> Result<Vec<PathBuf>, HarnessError> {
-    let root = workspace_root();
+    let root = workspace_root()?;
     let release = target_dir(&root).join("release");
     let paths: Vec<PathBuf> = binaries.iter().map(|b| release.join(b.bin)).collect();
     let stale: Vec<&Binary> = binaries
@@ -206,6 +228,7 @@ pub async fn connect(args: &CommonArgs) -> Result<(Session, Option<LocalStack>),
                 .into(),
         ));
     }
+    workspace_root()?;
     eprintln!(
         "--local: starting mock-vanta and the AWS emulator in-process ({} records; release binaries are built first when missing or stale)",
         args.local_records
@@ -235,7 +258,7 @@ impl LocalStack {
     /// Starts everything `args` asks for; `args.function` must be a
     /// function of `template.yaml` (or the reference function).
     pub async fn start(args: &CommonArgs) -> Result<LocalStack, HarnessError> {
-        let root = workspace_root();
+        let root = workspace_root()?;
         let mut bins = ensure_binaries(&[FUNCTION_BINARY, FIXTURE_BINARY]).await?;
         let fixture_bin = bins.pop().expect("two binaries");
         let function_bin = bins.pop().expect("two binaries");
@@ -374,5 +397,32 @@ impl LocalStack {
     pub async fn shutdown(self) {
         self.emulator.shutdown().await;
         self.mock.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_workspace;
+
+    #[test]
+    fn the_workspace_is_found_from_any_directory_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let deep = root.join("function/src/sink");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(root.join("template.yaml"), "Resources: {}\n").unwrap();
+        // A member's Cargo.toml on the way up is not the workspace.
+        std::fs::write(root.join("function/Cargo.toml"), "[package]\n").unwrap();
+        std::fs::write(root.join("function/template.yaml"), "").unwrap();
+        assert_eq!(find_workspace(&deep), None, "no [workspace] anywhere yet");
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        assert_eq!(find_workspace(&deep).as_deref(), Some(root));
+        assert_eq!(find_workspace(root).as_deref(), Some(root));
+        std::fs::remove_file(root.join("template.yaml")).unwrap();
+        assert_eq!(
+            find_workspace(&deep),
+            None,
+            "a workspace without template.yaml"
+        );
     }
 }

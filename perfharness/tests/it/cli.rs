@@ -142,6 +142,36 @@ fn usage_errors_exit_2_with_one_line() {
     );
 }
 
+/// Run from a directory outside any checkout: no targets file is used (and
+/// the run says so), and `--local` names the problem in one line, exit 2,
+/// instead of a path baked in when the binary was built.
+#[test]
+fn local_outside_the_repository_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["full", "load", "gate"] {
+        let mut args = vec![cmd, "--function", "vanta-vuln-sync", "--local"];
+        match cmd {
+            "gate" => args.extend(["--tiers", "wall"]),
+            "load" => args.extend(["--rate", "1"]),
+            _ => {}
+        }
+        let out = bin().args(&args).current_dir(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "{cmd}: {err}");
+        assert!(
+            errors[0].contains("needs a vanta-vuln-sync checkout")
+                && errors[0].contains(&*dir.path().display().to_string()),
+            "{cmd}: {err}"
+        );
+        assert!(!err.contains("starting mock-vanta"), "{cmd}: {err}");
+        if cmd == "full" {
+            assert!(err.contains("no targets checked"), "{err}");
+        }
+    }
+}
+
 #[test]
 fn unreachable_endpoint_is_an_infrastructure_error() {
     let dir = tempfile::tempdir().unwrap();

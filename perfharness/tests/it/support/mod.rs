@@ -29,7 +29,9 @@ pub async fn fixture_bin() -> PathBuf {
         let built = perfharness::local::ensure_binary(perfharness::local::FIXTURE_BINARY).await;
         // The fixture's behaviour is stable; if a rebuild fails mid-edit
         // of the emulator, the binary already there still serves.
-        let existing = perfharness::local::workspace_root().join("target/release/lambda-fixture");
+        let existing = perfharness::local::workspace_root()
+            .expect("tests run inside the checkout")
+            .join("target/release/lambda-fixture");
         *slot = Some(match built {
             Ok(p) => p,
             Err(e) if existing.exists() => {
