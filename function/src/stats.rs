@@ -18,6 +18,16 @@ pub const SEVERITIES: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Adds one to `key`'s count, copying the key only the first time it is seen.
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 /// Counts over vulnerabilities.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,13 +60,13 @@ impl VulnerabilityStats {
         self.total += 1;
         let open = v.deactivate_metadata.is_none();
         if let Some(sev) = &v.severity {
-            *self.by_severity.entry(sev.clone()).or_default() += 1;
+            bump(&mut self.by_severity, sev);
             if open {
-                *self.open_by_severity.entry(sev.clone()).or_default() += 1;
+                bump(&mut self.open_by_severity, sev);
             }
         }
         if let Some(integration) = &v.integration_id {
-            *self.by_integration.entry(integration.clone()).or_default() += 1;
+            bump(&mut self.by_integration, integration);
         }
         if !open {
             self.deactivated += 1;
@@ -106,7 +116,7 @@ impl AssetStats {
     pub fn add(&mut self, a: &VulnerableAsset) {
         self.total += 1;
         if let Some(t) = &a.asset_type {
-            *self.by_asset_type.entry(t.clone()).or_default() += 1;
+            bump(&mut self.by_asset_type, t);
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::event::SyncEvent;
 use crate::sink::parquet::{ParquetRecord, PartWriter, SCHEMA_VERSION};
 use crate::sink::s3::{Bucket, S3Error, Upload, MIN_PART_BYTES};
 use crate::stats::{AssetStats, RemediationStats, SyncStats, VulnerabilityStats};
-use crate::vanta::model::{Page, Remediation, Vulnerability, VulnerableAsset};
+use crate::vanta::model::{Page, RawPage, Remediation, Vulnerability, VulnerableAsset};
 use crate::vanta::{Endpoint, VantaClient, VantaError};
 
 pub use checkpoint::{join_key, Checkpoint, PartFile, StreamState};

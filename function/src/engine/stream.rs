@@ -1,5 +1,6 @@
-//! One stream: a fetcher task paging through Vanta ahead of a writer that
-//! encodes each page into Parquet part files on S3.
+//! One stream: a fetcher task paging through Vanta (reading only each
+//! page's cursor) ahead of a writer that decodes each page and encodes it
+//! into Parquet part files on S3.
 
 use super::*;
 
@@ -100,18 +101,70 @@ impl OpenPart {
 async fn fetcher_died(dataset: &str, fetcher: &mut tokio::task::JoinHandle<()>) -> SyncError {
     let cause = match fetcher.await {
         Ok(()) => "it stopped before the last page".to_owned(),
-        Err(e) if e.is_panic() => {
-            let payload = e.into_panic();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-text panic payload".to_owned());
-            format!("it panicked: {message}")
-        }
+        Err(e) if e.is_panic() => format!("it panicked: {}", panic_message(e.into_panic())),
         Err(e) => format!("it was cancelled: {e}"),
     };
     SyncError::Internal(format!("the {dataset} fetcher failed: {cause}"))
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned())
+}
+
+/// Decodes a page's records (`Ok(Err)`: a malformed body). A panic while
+/// decoding fails the stream like any other error (the other streams are
+/// told to stop, the open upload is aborted) with its message.
+fn decode<R: SyncRecord>(
+    dataset: &str,
+    raw: &RawPage,
+) -> Result<Result<Page<R>, String>, SyncError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| raw.decode::<R>())).map_err(|p| {
+        SyncError::Internal(format!(
+            "decoding a {dataset} page failed: it panicked: {}",
+            panic_message(p)
+        ))
+    })
+}
+
+/// A page whose cursor was read but whose records did not decode (a body
+/// cut or garbled in its records): fetched again from the same cursor with
+/// the client's retries, as a page that fails to decode in the client is.
+/// The pages after it were asked for with its cursor, so the new copy must
+/// carry the same one.
+async fn refetch<R: SyncRecord>(
+    ctx: &StreamCtx,
+    state: &StreamState<R::Stats>,
+    raw: &RawPage,
+    what: &str,
+) -> Result<Result<Page<R>, VantaError>, SyncError> {
+    tracing::warn!(
+        endpoint = R::ENDPOINT.path(),
+        error = what,
+        "page did not decode; fetching it again"
+    );
+    ctx.vanta.note_retry();
+    let page = match ctx
+        .vanta
+        .fetch_page_by::<R>(R::ENDPOINT, state.cursor.as_deref(), ctx.first_page_by)
+        .await
+    {
+        Ok(page) => page,
+        Err(e) => return Ok(Err(e)),
+    };
+    if page.end_cursor != raw.end_cursor || page.has_next_page != raw.has_next_page {
+        return Err(SyncError::Protocol {
+            endpoint: R::ENDPOINT.path(),
+            reason: format!(
+                "a page fetched again after a malformed answer ends at {:?} (has next: {}), the first answer at {:?} (has next: {})",
+                page.end_cursor, page.has_next_page, raw.end_cursor, raw.has_next_page
+            ),
+        });
+    }
+    Ok(Ok(page))
 }
 
 /// What an invocation keeps, at the least, to write its checkpoint and
@@ -133,8 +186,11 @@ pub(super) async fn run_stream<R: SyncRecord>(
         return Ok(state);
     }
     let dataset = R::ENDPOINT.dataset();
+    // The fetcher reads only each page's cursor and asks for the next page
+    // at once; the records are decoded here, by the writer, so decoding one
+    // page overlaps the request for the next.
     let (tx, mut rx) =
-        mpsc::channel::<Result<Page<R>, VantaError>>(ctx.options.prefetch_pages.max(1));
+        mpsc::channel::<Result<RawPage, VantaError>>(ctx.options.prefetch_pages.max(1));
     let vanta = ctx.vanta.clone();
     let mut cursor = state.cursor.clone();
     // No wait of the fetcher's (token, pacing, backoff, Retry-After) runs
@@ -143,7 +199,7 @@ pub(super) async fn run_stream<R: SyncRecord>(
     let mut fetcher = tokio::spawn(async move {
         loop {
             let page = vanta
-                .fetch_page_by::<R>(R::ENDPOINT, cursor.as_deref(), by)
+                .fetch_raw_page_by(R::ENDPOINT, cursor.as_deref(), by)
                 .await;
             let next = match &page {
                 Ok(p) if p.has_next_page => p.end_cursor.clone(),
@@ -190,6 +246,13 @@ pub(super) async fn run_stream<R: SyncRecord>(
                 // The fetcher sends every page up to the last (or an error),
                 // so a closed channel before the last page means it died.
                 return Err(fetcher_died(dataset, &mut fetcher).await);
+            };
+            let page = match page {
+                Ok(raw) => match decode::<R>(dataset, &raw)? {
+                    Ok(page) => Ok(page),
+                    Err(what) => refetch::<R>(&ctx, &state, &raw, &what).await?,
+                },
+                Err(e) => Err(e),
             };
             let page = match page {
                 // Out of time: the cursor still points after the last page
@@ -297,7 +360,7 @@ mod tests {
         assert!(msg.contains("it panicked: owned 7"), "{msg}");
     }
 
-    /// A record whose parsing panics: the fetcher (which parses pages) dies.
+    /// A record whose parsing panics (the stream decodes the pages).
     struct Boom;
 
     impl<'de> Deserialize<'de> for Boom {
@@ -322,7 +385,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_stream_whose_fetcher_panics_fails_with_the_cause() {
+    async fn a_stream_whose_decoding_panics_fails_with_the_cause() {
         let server = mock_vanta::Server::start(mock_vanta::Config::default())
             .await
             .unwrap();
@@ -348,7 +411,9 @@ mod tests {
         let e = run_stream::<Boom>(ctx.clone(), state).await.unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.contains("vulnerabilities fetcher failed: it panicked: cannot parse this record"),
+            msg.contains(
+                "decoding a vulnerabilities page failed: it panicked: cannot parse this record"
+            ),
             "{msg}"
         );
         assert!(*ctx.stop.borrow(), "the other streams are told to stop");

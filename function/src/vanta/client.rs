@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::model::{Envelope, Page};
+use super::model::{decode_envelope, Page, RawPage};
 use super::pacer::{Answer, Pacer, PacerState, PacingMode};
 use super::retry::{parse_retry_after, RetryPolicy};
 use crate::config::{Credentials, Secret};
@@ -69,7 +69,8 @@ pub struct ClientOptions {
     /// The window `rate_limit_per_min` is counted over: one minute against
     /// Vanta. Tests and benchmarks shrink it together with mock-vanta's
     /// `--rate-window-ms` to run a scaled-down minute (e.g. 50 requests per
-    /// 3 s) with the same pacing.
+    /// 3 s) with the same pacing; `Retry-After`'s seconds scale alike (a
+    /// sixtieth of the window each), as mock-vanta's do.
     pub rate_window: Duration,
     /// Idle connections kept per host.
     pub max_pool_connections: usize,
@@ -302,10 +303,42 @@ impl VantaClient {
         cursor: Option<&str>,
         by: Option<Instant>,
     ) -> Result<Page<T>, VantaError> {
+        self.fetch_by(endpoint, cursor, by, |body| {
+            decode_envelope::<T>(&body).map(Page::from)
+        })
+        .await
+    }
+
+    /// One page with only its cursor decoded (see [`RawPage`]), under the
+    /// same retries and deadline as [`VantaClient::fetch_page_by`]: a body
+    /// whose `pageInfo` cannot be read is retried. Its records are decoded
+    /// by the caller, off the path from one request to the next.
+    pub async fn fetch_raw_page_by(
+        &self,
+        endpoint: Endpoint,
+        cursor: Option<&str>,
+        by: Option<Instant>,
+    ) -> Result<RawPage, VantaError> {
+        self.fetch_by(endpoint, cursor, by, RawPage::new).await
+    }
+
+    /// Counts a retry the caller makes (a page whose records did not
+    /// decode, fetched again).
+    pub fn note_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn fetch_by<P>(
+        &self,
+        endpoint: Endpoint,
+        cursor: Option<&str>,
+        by: Option<Instant>,
+        parse: impl Fn(bytes::Bytes) -> Result<P, String>,
+    ) -> Result<P, VantaError> {
         let Some(by) = by else {
-            return self.fetch(endpoint, cursor, None).await;
+            return self.fetch(endpoint, cursor, None, parse).await;
         };
-        match tokio::time::timeout_at(by, self.fetch(endpoint, cursor, Some(by))).await {
+        match tokio::time::timeout_at(by, self.fetch(endpoint, cursor, Some(by), parse)).await {
             Ok(result) => result,
             Err(_) => Err(VantaError::Deadline {
                 method: "GET",
@@ -315,12 +348,13 @@ impl VantaClient {
         }
     }
 
-    async fn fetch<T: DeserializeOwned>(
+    async fn fetch<P>(
         &self,
         endpoint: Endpoint,
         cursor: Option<&str>,
         by: Option<Instant>,
-    ) -> Result<Page<T>, VantaError> {
+        parse: impl Fn(bytes::Bytes) -> Result<P, String>,
+    ) -> Result<P, VantaError> {
         let url = format!("{}{}", self.options.base_url, endpoint.path());
         let page_size = self.options.page_size.to_string();
         let mut query: Vec<(&str, &str)> = vec![("pageSize", &page_size)];
@@ -373,13 +407,10 @@ impl VantaClient {
                     } else if status.is_success() {
                         match resp.bytes().await {
                             Err(e) => Attempt::Retry(transport_error(&e)),
-                            Ok(body) => match serde_json::from_slice::<Envelope<T>>(&body) {
-                                Ok(env) => Attempt::Done(Page::from(env)),
-                                Err(e) => Attempt::Retry(Transient {
-                                    what: format!(
-                                        "malformed or truncated body ({} bytes): {e}",
-                                        body.len()
-                                    ),
+                            Ok(body) => match parse(body) {
+                                Ok(page) => Attempt::Done(page),
+                                Err(what) => Attempt::Retry(Transient {
+                                    what,
                                     retry_after: None,
                                     paced: false,
                                 }),
@@ -594,13 +625,20 @@ impl VantaClient {
 }
 
 impl VantaClient {
-    /// The answer's `Retry-After`, clamped to the policy's longest wait.
+    /// The answer's `Retry-After`, clamped to the policy's longest wait. Its
+    /// seconds are those of `rate_window` taken as a minute: real seconds
+    /// against Vanta, a sixtieth of a scaled-down window against mock-vanta
+    /// running the same window (a date is a date).
     fn retry_after(&self, resp: &reqwest::Response) -> Option<Duration> {
-        resp.headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()))
-            .map(|d| d.min(self.options.retry.max_retry_after))
+        let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
+        let v = v.to_str().ok()?;
+        let mut d = parse_retry_after(v, SystemTime::now())?;
+        let minute = Duration::from_secs(60);
+        if self.options.rate_window != minute && v.trim().parse::<f64>().is_ok() {
+            let scale = self.options.rate_window.as_secs_f64() / minute.as_secs_f64();
+            d = Duration::try_from_secs_f64(d.as_secs_f64() * scale).unwrap_or(Duration::MAX);
+        }
+        Some(d.min(self.options.retry.max_retry_after))
     }
 
     fn status_error(&self, resp: &reqwest::Response) -> Transient {

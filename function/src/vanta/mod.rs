@@ -7,6 +7,6 @@ pub mod pacer;
 pub mod retry;
 
 pub use client::{ClientOptions, Endpoint, VantaClient, VantaError};
-pub use model::Page;
+pub use model::{Page, RawPage};
 pub use pacer::{Pacer, PacerState, PacingMode};
 pub use retry::RetryPolicy;
