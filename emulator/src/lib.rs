@@ -195,6 +195,7 @@ impl Emulator {
             settings,
             logs.clone(),
             endpoint_url.clone(),
+            cfg.credentials.as_ref(),
             Ok(cpu),
             queues.clone(),
         );

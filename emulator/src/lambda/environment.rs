@@ -242,6 +242,43 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     format!("signal: {name}")
 }
 
+/// What a function process gets as `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, as Lambda hands every
+/// process its execution role's temporary credentials, so the function's
+/// own signed calls back into the emulator pass its signature checks.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct FunctionCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Opaque, as a role session's token is to its holder; no check reads
+    /// it (it is only one more signed header).
+    pub session_token: String,
+}
+
+impl FunctionCredentials {
+    /// The pair of `--credentials`, or `test`/`test` (what the emulator
+    /// accepts without `--credentials`).
+    pub fn new(checked: Option<&crate::Credentials>) -> Self {
+        let (key, secret) = match checked {
+            Some(c) => (c.access_key_id.as_str(), c.secret_access_key.as_str()),
+            None => ("test", crate::s3::LOCAL_SECRET_KEY),
+        };
+        Self {
+            access_key_id: key.to_string(),
+            secret_access_key: secret.to_string(),
+            session_token: "emulator-session-token".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FunctionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Variables AWS sets itself; UpdateFunctionConfiguration rejects them.
 pub(crate) const RESERVED_VARIABLES: &[&str] = &[
     "_HANDLER",
@@ -293,6 +330,7 @@ impl Sandbox {
         config: &EnvConfig,
         sink: Arc<LogSink>,
         endpoint_url: &str,
+        credentials: &FunctionCredentials,
         registry: &ProcessRegistry,
         cgroup: Option<EnvCgroup>,
     ) -> Result<Sandbox, SpawnError> {
@@ -350,8 +388,9 @@ impl Sandbox {
             .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
             .env("AWS_REGION", crate::REGION)
             .env("AWS_DEFAULT_REGION", crate::REGION)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &credentials.session_token)
             .env("AWS_ENDPOINT_URL", endpoint_url);
         if let Some(level) = &config.application_log_level {
             cmd.env("AWS_LAMBDA_LOG_FORMAT", "JSON")

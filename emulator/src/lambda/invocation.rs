@@ -16,7 +16,9 @@ use serde_json::json;
 
 use super::config::EnvConfig;
 use super::cpu::CpuCgroups;
-use super::environment::{epoch_ms, kill_group, LogSink, ProcessRegistry, Sandbox, SpawnError};
+use super::environment::{
+    epoch_ms, kill_group, FunctionCredentials, LogSink, ProcessRegistry, Sandbox, SpawnError,
+};
 use super::faults::Faults;
 use super::memory::kb_to_mb;
 use super::platform_log::{self, InitPhase, Report, ReportStatus};
@@ -33,6 +35,9 @@ const TAIL_BYTES: usize = 4096;
 /// the registry of live processes, the CPU cgroups, and the fault settings.
 pub(crate) struct Host {
     pub endpoint_url: String,
+    /// The credentials every function process gets, as Lambda hands out its
+    /// execution role's: the pair of `--credentials`, `test`/`test` without.
+    pub credentials: FunctionCredentials,
     pub processes: ProcessRegistry,
     /// The environments' cgroups when CPU scaling is on; the error when it
     /// was asked for but is unavailable (every init then fails with it).
@@ -48,11 +53,13 @@ pub(crate) struct Host {
 impl Host {
     pub fn new(
         endpoint_url: String,
+        credentials: FunctionCredentials,
         cpu: Result<Option<Arc<CpuCgroups>>, String>,
         faults: Faults,
     ) -> Self {
         Self {
             endpoint_url,
+            credentials,
             processes: ProcessRegistry::default(),
             cpu,
             faults,
@@ -589,6 +596,7 @@ async fn init(host: &Host, env: &mut Environment, limit: Duration) -> Result<f64
                 &env.config,
                 env.sink.clone(),
                 &host.endpoint_url,
+                &host.credentials,
                 &host.processes,
                 cgroup,
             )

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::{code_digest, last_modified_now, Description, EnvConfig, UpdateStatus};
 use super::cpu::CpuCgroups;
-use super::environment::{hex32, LogSink};
+use super::environment::{hex32, FunctionCredentials, LogSink};
 use super::faults::{FaultSettings, Faults};
 use super::invocation::{self, Environment, Host, InvokeOutcome, InvokeRequest};
 use super::{EventInvokeConfig, FunctionSpec};
@@ -194,7 +194,8 @@ impl Drop for Lease {
 
 impl LambdaService {
     /// A service for `functions`. Processes get `endpoint_url` as
-    /// `AWS_ENDPOINT_URL`; logs go to `logs`; dead-letter queues and
+    /// `AWS_ENDPOINT_URL` and `credentials` (those of `--credentials`, else
+    /// `test`/`test`) as their AWS credentials; logs go to `logs`; dead-letter queues and
     /// `OnFailure` destinations the functions name are created in `queues`
     /// (as deploying their template would). `cpu` holds the cgroups when
     /// CPU scaling is on (`Emulator::start` creates them, or refuses to
@@ -204,6 +205,7 @@ impl LambdaService {
         settings: LambdaSettings,
         logs: LogStore,
         endpoint_url: String,
+        credentials: Option<&crate::Credentials>,
         cpu: Result<Option<Arc<CpuCgroups>>, String>,
         queues: Queues,
     ) -> LambdaService {
@@ -251,7 +253,12 @@ impl LambdaService {
             functions,
             settings,
             logs,
-            host: Host::new(endpoint_url.clone(), cpu, Faults::default()),
+            host: Host::new(
+                endpoint_url.clone(),
+                FunctionCredentials::new(credentials),
+                cpu,
+                Faults::default(),
+            ),
             endpoint_url,
             queues,
             async_time_scale: Mutex::new(1.0),

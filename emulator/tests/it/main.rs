@@ -5,6 +5,7 @@
 mod accept;
 mod access;
 mod cli;
+mod function_credentials;
 mod lambda_async;
 mod lambda_control;
 mod lambda_logs;
