@@ -59,8 +59,28 @@ fn local_owner() -> Owner {
     }
 }
 
+/// The one region of the emulator's buckets.
+const REGION: &str = "us-east-1";
+
+/// S3 encrypts every object at rest with S3-managed keys (SSE-S3) unless
+/// told otherwise, and says so on every object write and read.
+fn sse_s3() -> Option<ServerSideEncryption> {
+    Some(ServerSideEncryption::from_static(
+        ServerSideEncryption::AES256,
+    ))
+}
+
 /// S3's minimum size of every part of a multipart upload but the last.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// What a key keeps unescaped in a URL path: RFC 3986's unreserved
+/// characters and `/`.
+const KEY_IN_URL: percent_encoding::AsciiSet = percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Read and write buffer size.
 const CHUNK: usize = 256 * 1024;
 
@@ -132,6 +152,14 @@ struct Attrs {
 }
 
 impl Attrs {
+    /// The stored Content-Type, or `binary/octet-stream`, which S3 gives an
+    /// object written without one.
+    fn content_type(&self) -> String {
+        self.content_type
+            .clone()
+            .unwrap_or_else(|| "binary/octet-stream".to_string())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn new(
         user_metadata: Option<Metadata>,
@@ -748,11 +776,15 @@ fn check_copy_source(input: &CopyObjectInput, etag: &str, modified: Timestamp) -
 
 #[async_trait::async_trait]
 impl S3 for Store {
+    /// S3 answers with the bucket's path in `Location`.
     async fn create_bucket(
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.fs.create_bucket(req).await
+        let location = format!("/{}", req.input.bucket);
+        let mut resp = self.fs.create_bucket(req).await?;
+        resp.output.location = Some(location);
+        Ok(resp)
     }
 
     async fn delete_bucket(
@@ -769,18 +801,29 @@ impl S3 for Store {
         self.fs.get_bucket_location(req).await
     }
 
+    /// With the bucket's region and `x-amz-access-point-alias: false`, as
+    /// S3 answers for a bucket addressed by its name.
     async fn head_bucket(
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.fs.head_bucket(req).await
+        let mut resp = self.fs.head_bucket(req).await?;
+        resp.output.bucket_region = Some(REGION.to_string());
+        resp.output.access_point_alias = Some(false);
+        Ok(resp)
     }
 
+    /// Each bucket with its region, and the owner, as S3 lists them.
     async fn list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.fs.list_buckets(req).await
+        let mut resp = self.fs.list_buckets(req).await?;
+        for bucket in resp.output.buckets.iter_mut().flatten() {
+            bucket.bucket_region = Some(REGION.to_string());
+        }
+        resp.output.owner = Some(local_owner());
+        Ok(resp)
     }
 
     /// ListObjects (V1) as S3 writes it: the V2 listing's entries, each
@@ -789,7 +832,7 @@ impl S3 for Store {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let marker = req.input.marker.clone();
+        let marker = Some(req.input.marker.clone().unwrap_or_default());
         let mut v2 = req.map_input(ListObjectsV2Input::from);
         v2.input.fetch_owner = Some(true);
         let resp = self.list_objects_v2(v2).await?;
@@ -809,9 +852,10 @@ impl S3 for Store {
     }
 
     /// `s3s-fs` lists the files (so a listing shows exactly the committed
-    /// objects); each entry gets its ETag, size and time from one version,
-    /// its StorageClass (always `STANDARD` here), and its Owner when the
-    /// request sets `fetch-owner`, as S3 writes them.
+    /// objects); each entry gets its ETag, size, time and checksum algorithm
+    /// and type from one version, its StorageClass (always `STANDARD`
+    /// here), and its Owner when the request sets `fetch-owner`, as S3
+    /// writes them.
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
@@ -819,6 +863,8 @@ impl S3 for Store {
         let bucket = req.input.bucket.clone();
         let fetch_owner = req.input.fetch_owner == Some(true);
         let mut resp = self.fs.list_objects_v2(req).await?;
+        // S3 writes <Prefix> even when the request has none.
+        resp.output.prefix.get_or_insert_with(String::new);
         for object in resp.output.contents.iter_mut().flatten() {
             object.storage_class = Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
@@ -833,6 +879,11 @@ impl S3 for Store {
                 continue;
             }
             if let Some(opened) = self.open(&bucket, &key).await? {
+                if let Some(c) = &opened.record.checksum {
+                    object.checksum_algorithm =
+                        Some(vec![ChecksumAlgorithm::from(c.algorithm.clone())]);
+                    object.checksum_type = Some(ChecksumType::from(c.kind.clone()));
+                }
                 object.e_tag = Some(ETag::Strong(opened.record.etag));
                 object.size = i64::try_from(opened.len).ok();
                 object.last_modified = Some(Timestamp::from(opened.modified));
@@ -841,25 +892,184 @@ impl S3 for Store {
         Ok(resp)
     }
 
+    /// `s3s-fs` writes the part; its checksums are computed as the bytes
+    /// pass, checked against those the client sent (header or trailer; a
+    /// mismatch removes the part and is 400 BadDigest) and answered, as S3
+    /// does.
     async fn upload_part(
         &self,
-        req: S3Request<UploadPartInput>,
+        mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.fs.upload_part(req).await
+        let input = &req.input;
+        let requested = match &input.checksum_algorithm {
+            Some(a) => Some(algorithm_name(a.as_str())?),
+            None => None,
+        };
+        let mut hasher = ChecksumHasher {
+            crc32: Some(Crc32::new()),
+            crc32c: Some(Crc32c::new()),
+            crc64nvme: Some(Crc64Nvme::new()),
+            ..Default::default()
+        };
+        if input.checksum_sha1.is_some() || requested == Some(ChecksumAlgorithm::SHA1) {
+            hasher.sha1 = Some(Sha1::new());
+        }
+        if input.checksum_sha256.is_some() || requested == Some(ChecksumAlgorithm::SHA256) {
+            hasher.sha256 = Some(Sha256::new());
+        }
+        let mut given = [
+            (ChecksumAlgorithm::CRC32, input.checksum_crc32.clone()),
+            (ChecksumAlgorithm::CRC32C, input.checksum_crc32c.clone()),
+            (ChecksumAlgorithm::SHA1, input.checksum_sha1.clone()),
+            (ChecksumAlgorithm::SHA256, input.checksum_sha256.clone()),
+            (
+                ChecksumAlgorithm::CRC64NVME,
+                input.checksum_crc64nvme.clone(),
+            ),
+        ];
+        let part = self.root.join(format!(
+            ".upload_id-{}.part-{}",
+            input.upload_id, input.part_number
+        ));
+        let hasher = Arc::new(Mutex::new(hasher));
+        if let Some(body) = req.input.body.take() {
+            let seen = Arc::clone(&hasher);
+            let inspected = body.map(move |chunk| {
+                if let Ok(bytes) = &chunk {
+                    seen.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .update(bytes);
+                }
+                chunk.map_err(io::Error::other)
+            });
+            req.input.body = Some(StreamingBlob::wrap(inspected));
+        }
+        let trailers = req.trailing_headers.take();
+        let mut resp = self.fs.upload_part(req).await?;
+        let computed = std::mem::take(
+            &mut *hasher
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .finalize();
+        if let Some(trailers) = trailers.and_then(|t| t.take()) {
+            for (alg, slot) in &mut given {
+                let name = format!("x-amz-checksum-{}", alg.to_ascii_lowercase());
+                if let Some(v) = trailers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+                    *slot = Some(v.to_string());
+                }
+            }
+        }
+        let mut provided = None;
+        for (alg, value) in &given {
+            let Some(value) = value else { continue };
+            if value_of(&computed, alg).as_ref() != Some(value) {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(s3_error!(
+                    BadDigest,
+                    "The {alg} you specified did not match the calculated checksum"
+                ));
+            }
+            provided.get_or_insert(*alg);
+        }
+        if let Some(algorithm) = requested.or(provided) {
+            let sums = Sums::of(
+                value_of(&computed, algorithm)
+                    .map(|value| StoredChecksum {
+                        algorithm: algorithm.to_string(),
+                        value,
+                        kind: ChecksumType::FULL_OBJECT.to_string(),
+                    })
+                    .as_ref(),
+            );
+            let out = &mut resp.output;
+            out.checksum_crc32 = sums.crc32;
+            out.checksum_crc32c = sums.crc32c;
+            out.checksum_crc64nvme = sums.crc64nvme;
+            out.checksum_sha1 = sums.sha1;
+            out.checksum_sha256 = sums.sha256;
+        }
+        resp.output.server_side_encryption = sse_s3();
+        Ok(resp)
     }
 
+    /// With the part's time in `CopyPartResult`, which S3 writes and
+    /// `s3s-fs` leaves out.
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.fs.upload_part_copy(req).await
+        let part = self.root.join(format!(
+            ".upload_id-{}.part-{}",
+            req.input.upload_id, req.input.part_number
+        ));
+        let mut resp = self.fs.upload_part_copy(req).await?;
+        let modified = tokio::fs::metadata(&part)
+            .await
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| SystemTime::now());
+        if let Some(result) = resp.output.copy_part_result.as_mut() {
+            result
+                .last_modified
+                .get_or_insert(Timestamp::from(modified));
+        }
+        resp.output.server_side_encryption = sse_s3();
+        Ok(resp)
     }
 
+    /// ListParts as S3 writes it: `s3s-fs` finds the part files; here
+    /// they are sorted, paged by `max-parts` and `part-number-marker`, and
+    /// each gets its ETag (the MD5 of its bytes, read again), and the
+    /// listing its markers, initiator, owner and storage class.
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.fs.list_parts(req).await
+        let id = req.input.upload_id.clone();
+        let marker = req.input.part_number_marker.unwrap_or(0).max(0);
+        let max = req.input.max_parts.unwrap_or(1000).clamp(0, 1000);
+        let mut resp = self.fs.list_parts(req).await?;
+        let mut parts = resp.output.parts.take().unwrap_or_default();
+        parts.retain(|p| p.part_number.is_some_and(|n| n > marker));
+        parts.sort_by_key(|p| p.part_number);
+        let truncated = parts.len() > max as usize;
+        parts.truncate(max as usize);
+        for part in &mut parts {
+            let Some(n) = part.part_number else { continue };
+            let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
+            let mut file = tokio::fs::File::open(&path).await.map_err(internal)?;
+            let mut md5 = Md5::new();
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = file.read(&mut buf).await.map_err(internal)?;
+                if n == 0 {
+                    break;
+                }
+                md5.update(&buf[..n]);
+            }
+            part.e_tag = Some(ETag::Strong(hex(&md5.finalize())));
+        }
+        let info: UploadInfo = tokio::fs::read(self.upload_info_path(&id))
+            .await
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .unwrap_or_default();
+        let out = &mut resp.output;
+        out.part_number_marker = Some(marker);
+        out.next_part_number_marker = parts.last().and_then(|p| p.part_number);
+        out.max_parts = Some(max);
+        out.is_truncated = Some(truncated);
+        let owner = local_owner();
+        out.initiator = Some(Initiator {
+            display_name: owner.display_name.clone(),
+            id: owner.id.clone(),
+        });
+        out.owner = Some(owner);
+        out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        out.checksum_algorithm = info.algorithm.map(ChecksumAlgorithm::from);
+        out.checksum_type = info.kind.map(ChecksumType::from);
+        out.parts = Some(parts);
+        Ok(resp)
     }
 
     async fn create_multipart_upload(
@@ -933,6 +1143,7 @@ impl S3 for Store {
         }
         resp.output.checksum_algorithm = algorithm.map(ChecksumAlgorithm::from_static);
         resp.output.checksum_type = kind.map(ChecksumType::from_static);
+        resp.output.server_side_encryption = sse_s3();
         Ok(resp)
     }
 
@@ -1100,7 +1311,7 @@ impl S3 for Store {
             checksum_sha1: sums.sha1,
             checksum_sha256: sums.sha256,
             checksum_type: sums.kind,
-            size: i64::try_from(record.size).ok(),
+            server_side_encryption: sse_s3(),
             ..Default::default()
         }))
     }
@@ -1149,7 +1360,7 @@ impl S3 for Store {
             e_tag: Some(ETag::Strong(opened.record.etag.clone())),
             metadata: attrs.user_metadata.clone(),
             content_encoding: attrs.content_encoding.clone(),
-            content_type: attrs.content_type.clone(),
+            content_type: Some(attrs.content_type()),
             content_disposition: attrs.content_disposition.clone(),
             content_language: attrs.content_language.clone(),
             cache_control: attrs.cache_control.clone(),
@@ -1161,6 +1372,7 @@ impl S3 for Store {
             checksum_sha1: sums.sha1,
             checksum_sha256: sums.sha256,
             checksum_type: sums.kind,
+            server_side_encryption: sse_s3(),
             body: Some(StreamingBlob::wrap(file_stream(opened.file, length))),
             ..Default::default()
         };
@@ -1192,7 +1404,7 @@ impl S3 for Store {
             e_tag: Some(ETag::Strong(opened.record.etag.clone())),
             metadata: attrs.user_metadata.clone(),
             content_encoding: attrs.content_encoding.clone(),
-            content_type: attrs.content_type.clone(),
+            content_type: Some(attrs.content_type()),
             content_disposition: attrs.content_disposition.clone(),
             content_language: attrs.content_language.clone(),
             cache_control: attrs.cache_control.clone(),
@@ -1204,6 +1416,7 @@ impl S3 for Store {
             checksum_sha1: sums.sha1,
             checksum_sha256: sums.sha256,
             checksum_type: sums.kind,
+            server_side_encryption: sse_s3(),
             ..Default::default()
         }))
     }
@@ -1331,6 +1544,7 @@ impl S3 for Store {
                 checksum_sha256: sums.sha256,
                 checksum_type: sums.kind,
             }),
+            server_side_encryption: sse_s3(),
             ..Default::default()
         }))
     }
@@ -1396,6 +1610,16 @@ impl S3 for Store {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        // S3 names the new object's URL; here the path-style URL on the
+        // host the request came to.
+        let location = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|host| {
+                let key = percent_encoding::utf8_percent_encode(&req.input.key, &KEY_IN_URL);
+                format!("http://{host}/{}/{key}", req.input.bucket)
+            });
         let input = req.input;
         let (bucket, key, id) = (
             input.bucket.clone(),
@@ -1632,6 +1856,8 @@ impl S3 for Store {
             checksum_sha1: sums.sha1,
             checksum_sha256: sums.sha256,
             checksum_type: sums.kind,
+            server_side_encryption: sse_s3(),
+            location,
             ..Default::default()
         }))
     }

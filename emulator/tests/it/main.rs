@@ -15,6 +15,8 @@ mod logs;
 mod s3;
 mod s3_consistency;
 mod s3_memory;
+mod s3_shapes;
 mod secrets;
 mod served;
+mod shapes;
 mod template;
