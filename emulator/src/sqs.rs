@@ -30,12 +30,49 @@ const MAX_WAIT_S: i64 = 20;
 const MAX_MESSAGE_BYTES: usize = 1_048_576;
 const RETENTION_S: u64 = 345_600;
 
-/// One message attribute (`DataType` `String` or `Number`).
+/// The queue attributes SQS knows (its `QueueAttributeName` enum, less
+/// `All`); GetQueueAttributes answers the ones this emulator keeps.
+const QUEUE_ATTRIBUTES: &[&str] = &[
+    "Policy",
+    "VisibilityTimeout",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+    "ApproximateNumberOfMessagesDelayed",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedrivePolicy",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "RedriveAllowPolicy",
+    "SqsManagedSseEnabled",
+];
+
+/// Attributes SQS computes; CreateQueue refuses them.
+const READ_ONLY_ATTRIBUTES: &[&str] = &[
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+];
+
+/// One message attribute (`DataType` `String`, `Number` or `Binary`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageAttribute {
     /// `String`, `Number` or `Binary` (optionally with a `.label`).
     pub data_type: String,
-    /// The value as text.
+    /// The value as text; a `Binary` attribute's bytes in base64 (the
+    /// `BinaryValue` of the JSON protocol).
     pub string_value: String,
 }
 
@@ -55,6 +92,54 @@ impl MessageAttribute {
             string_value: value.to_string(),
         }
     }
+
+    fn is_binary(&self) -> bool {
+        self.data_type.starts_with("Binary")
+    }
+
+    /// The attribute in the wire form (`StringValue` or `BinaryValue`).
+    fn to_json(&self) -> Value {
+        if self.is_binary() {
+            json!({"DataType": self.data_type, "BinaryValue": self.string_value})
+        } else {
+            json!({"DataType": self.data_type, "StringValue": self.string_value})
+        }
+    }
+}
+
+/// `MD5OfMessageAttributes` as SQS computes it (and SDKs that check it
+/// recompute it): over the attributes sorted by name, each as its name, its
+/// data type, a transport byte (1 text, 2 binary) and its value, every
+/// string and value preceded by its length as 4 big-endian bytes.
+fn md5_of_attributes<'a>(
+    attributes: impl Iterator<Item = (&'a String, &'a MessageAttribute)>,
+) -> Option<String> {
+    use base64::Engine as _;
+    let mut sorted: Vec<_> = attributes.collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    fn field(bytes: &[u8], buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    let mut buf = Vec::new();
+    for (name, a) in sorted {
+        field(name.as_bytes(), &mut buf);
+        field(a.data_type.as_bytes(), &mut buf);
+        if a.is_binary() {
+            buf.push(2);
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&a.string_value)
+                .unwrap_or_default();
+            field(&bytes, &mut buf);
+        } else {
+            buf.push(1);
+            field(a.string_value.as_bytes(), &mut buf);
+        }
+    }
+    Some(md5_hex(&buf))
 }
 
 struct Message {
@@ -223,17 +308,51 @@ impl Queues {
                 "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
             ));
         }
-        let url = self.create(name);
-        if let Some(v) = input
-            .pointer("/Attributes/VisibilityTimeout")
-            .and_then(Value::as_str)
-        {
-            let secs = parse_bounded(v, "VisibilityTimeout", 0, MAX_VISIBILITY_S)?;
-            if let Some(q) = self.lock().get_mut(name) {
-                q.visibility = Duration::from_secs(secs);
+        let mut visibility = None;
+        if let Some(attributes) = input.get("Attributes").and_then(Value::as_object) {
+            for (key, value) in attributes {
+                let value = value.as_str().unwrap_or_default();
+                match key.as_str() {
+                    "VisibilityTimeout" => {
+                        visibility = Some(parse_bounded(value, key, 0, MAX_VISIBILITY_S)?);
+                    }
+                    // Accepted, and answered by GetQueueAttributes with the
+                    // emulator's fixed values.
+                    k if QUEUE_ATTRIBUTES.contains(&k) && !READ_ONLY_ATTRIBUTES.contains(&k) => {}
+                    _ => {
+                        return Err(SqsError::new(
+                            "InvalidAttributeName",
+                            "InvalidAttributeName",
+                            format!("Unknown Attribute {key}."),
+                        ))
+                    }
+                }
             }
         }
-        Ok(json!({ "QueueUrl": url }))
+        let visibility = Duration::from_secs(visibility.unwrap_or(DEFAULT_VISIBILITY_S));
+        let mut queues = self.lock();
+        match queues.get(name) {
+            // Creating an existing queue with other attributes fails, as on SQS.
+            Some(q) if q.visibility != visibility => {
+                return Err(SqsError::new(
+                    "QueueNameExists",
+                    "QueueAlreadyExists",
+                    "A queue already exists with the same name and a different value for attribute VisibilityTimeout",
+                ))
+            }
+            Some(_) => {}
+            None => {
+                queues.insert(
+                    name.to_string(),
+                    Queue {
+                        created_s: now_ms() / 1000,
+                        visibility,
+                        messages: Vec::new(),
+                    },
+                );
+            }
+        }
+        Ok(json!({ "QueueUrl": self.url_of(name) }))
     }
 
     fn api_get_url(&self, input: &Value) -> Result<Value, SqsError> {
@@ -271,12 +390,23 @@ impl Queues {
         if let Some(Value::Object(map)) = input.get("MessageAttributes") {
             for (k, v) in map {
                 let data_type = v.get("DataType").and_then(Value::as_str);
-                let value = v.get("StringValue").and_then(Value::as_str);
+                let value = match data_type {
+                    Some(t) if t.starts_with("Binary") => v.get("BinaryValue"),
+                    _ => v.get("StringValue"),
+                }
+                .and_then(Value::as_str);
                 let (Some(data_type), Some(value)) = (data_type, value) else {
                     return Err(SqsError::invalid(format!(
-                        "Message attribute {k} needs a DataType and a StringValue."
+                        "The message attribute '{k}' must contain a non-empty value of message attribute type '{}'.",
+                        data_type.unwrap_or("String")
                     )));
                 };
+                let base = data_type.split('.').next().unwrap_or_default();
+                if !["String", "Number", "Binary"].contains(&base) {
+                    return Err(SqsError::invalid(format!(
+                        "The type of message (user) attribute '{k}' is invalid. You must use only the following supported type prefixes: Binary, Number, String."
+                    )));
+                }
                 attributes.insert(
                     k.clone(),
                     MessageAttribute {
@@ -287,10 +417,15 @@ impl Queues {
             }
         }
         let md5 = md5_hex(body.as_bytes());
+        let attributes_md5 = md5_of_attributes(attributes.iter());
         let id = self
             .send(&name, body.to_string(), attributes)
             .map_err(|_| SqsError::no_queue())?;
-        Ok(json!({ "MessageId": id, "MD5OfMessageBody": md5 }))
+        let mut answer = json!({ "MessageId": id, "MD5OfMessageBody": md5 });
+        if let Some(digest) = attributes_md5 {
+            answer["MD5OfMessageAttributes"] = Value::String(digest);
+        }
+        Ok(answer)
     }
 
     async fn api_receive(&self, input: &Value) -> Result<Value, SqsError> {
@@ -369,18 +504,16 @@ impl Queues {
             if !attrs.is_empty() {
                 entry["Attributes"] = Value::Object(attrs);
             }
-            let user: Map<String, Value> = m
+            let returned = m
                 .attributes
                 .iter()
-                .filter(|(k, _)| attribute_wanted(wanted, k))
-                .map(|(k, a)| {
-                    (
-                        k.clone(),
-                        json!({"DataType": a.data_type, "StringValue": a.string_value}),
-                    )
-                })
+                .filter(|(k, _)| attribute_wanted(wanted, k));
+            let user: Map<String, Value> = returned
+                .clone()
+                .map(|(k, a)| (k.clone(), a.to_json()))
                 .collect();
-            if !user.is_empty() {
+            if let Some(digest) = md5_of_attributes(returned) {
+                entry["MD5OfMessageAttributes"] = Value::String(digest);
                 entry["MessageAttributes"] = Value::Object(user);
             }
             out.push(entry);
@@ -445,6 +578,16 @@ impl Queues {
                 format!("arn:aws:sqs:{}:{}:{name}", crate::REGION, crate::ACCOUNT_ID),
             ),
         ];
+        if let Some(unknown) = asked
+            .iter()
+            .find(|n| *n != "All" && !QUEUE_ATTRIBUTES.contains(&n.as_str()))
+        {
+            return Err(SqsError::new(
+                "InvalidAttributeName",
+                "InvalidAttributeName",
+                format!("Unknown Attribute {unknown}."),
+            ));
+        }
         let every = asked.iter().any(|n| n == "All");
         let attrs: Map<String, Value> = all
             .into_iter()
@@ -546,12 +689,15 @@ fn optional_int(input: &Value, field: &str, min: i64, max: i64) -> Result<Option
     }
 }
 
+/// A queue attribute's value within bounds; else SQS's InvalidAttributeValue.
 fn parse_bounded(v: &str, field: &str, min: i64, max: i64) -> Result<u64, SqsError> {
     match v.parse::<i64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n as u64),
-        _ => Err(SqsError::invalid(format!(
-            "Invalid value for the parameter {field}: must be between {min} and {max}."
-        ))),
+        _ => Err(SqsError::new(
+            "InvalidAttributeValue",
+            "InvalidAttributeValue",
+            format!("Invalid value for the parameter {field}: must be between {min} and {max}."),
+        )),
     }
 }
 
@@ -623,6 +769,32 @@ mod tests {
         assert!(attribute_wanted(&w, "RequestID"));
         assert!(!attribute_wanted(&w, "Other"));
         assert!(attribute_wanted(&["All".to_string()], "x"));
+    }
+
+    /// Digests computed by a separate implementation of the documented
+    /// algorithm (Python's hashlib and struct).
+    #[test]
+    fn attribute_digests_follow_the_documented_encoding() {
+        let attrs = BTreeMap::from([
+            ("RequestID".to_string(), MessageAttribute::string("abc")),
+            ("ErrorCode".to_string(), MessageAttribute::number(200)),
+        ]);
+        assert_eq!(
+            md5_of_attributes(attrs.iter()).as_deref(),
+            Some("fa243acf0e3ba87a36b19c1f9e1d0f68")
+        );
+        let binary = BTreeMap::from([(
+            "blob".to_string(),
+            MessageAttribute {
+                data_type: "Binary".into(),
+                string_value: "AAEC".into(),
+            },
+        )]);
+        assert_eq!(
+            md5_of_attributes(binary.iter()).as_deref(),
+            Some("a44784199c97ff8c40423784a25b2410")
+        );
+        assert_eq!(md5_of_attributes(BTreeMap::new().iter()), None);
     }
 
     #[test]

@@ -19,4 +19,5 @@ mod s3_shapes;
 mod secrets;
 mod served;
 mod shapes;
+mod sqs_shapes;
 mod template;
