@@ -13,6 +13,7 @@ use crate::aws::session::Session;
 use crate::error::HarnessError;
 use crate::export::load::{LoadPlan, LoadReport};
 use crate::measure::engine::{Invocation, Model};
+use crate::measure::recorder::Progress;
 use crate::measure::schedule::{ClosedPlan, OpenSchedule};
 use crate::measure::series::Outcome;
 use crate::measure::warm::{invoke_sample, SampleOptions};
@@ -237,22 +238,43 @@ async fn run_with_overrides(
         }
     });
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // On a terminal: a bar of the run's seconds with the calls completed.
+    let bar = Progress::new("load", args.duration.as_secs_f64().ceil() as u64);
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ticker = {
+        let (bar, done) = (bar.clone(), done.clone());
+        let start = std::time::Instant::now();
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(start.elapsed().as_secs());
+                bar.message(&format!(
+                    "s, {} invocations",
+                    done.load(std::sync::atomic::Ordering::Relaxed)
+                ));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     let invoker = {
-        let (session, opts, fatal, fatal_tx) = (
+        let (session, opts, fatal, fatal_tx, done) = (
             session.clone(),
             opts.clone(),
             fatal.clone(),
             fatal_tx.clone(),
+            done.clone(),
         );
         move |i: u64| {
-            let (session, opts, fatal, fatal_tx) = (
+            let (session, opts, fatal, fatal_tx, done) = (
                 session.clone(),
                 opts.clone(),
                 fatal.clone(),
                 fatal_tx.clone(),
+                done.clone(),
             );
             async move {
-                match invoke_sample(&session, &opts, Phase::Load, i as usize).await {
+                let result = invoke_sample(&session, &opts, Phase::Load, i as usize).await;
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match result {
                     Ok(inv) => invocation_of(inv.sample),
                     Err(e) => {
                         let code = e.aws_code().unwrap_or("InvokeError").to_string();
@@ -275,6 +297,8 @@ async fn run_with_overrides(
         }
     };
     let out = crate::measure::engine::run(&model, args.max_in_flight, fatal_rx, invoker).await;
+    ticker.abort();
+    bar.finish();
     relay.abort();
     let mut fatal = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(g) = guard {
@@ -352,7 +376,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let dir = args.common.out_dir();
     report.write(&dir).map_err(|e| HarnessError::io(&dir, e))?;
     let md = report.to_markdown();
-    crate::export::load::append_step_summary(&md);
+    crate::export::page::step_summary_or_warn(&md);
     match args.common.output {
         OutputFormat::Table => println!("{}", report.to_table()),
         OutputFormat::Markdown => println!("{md}"),

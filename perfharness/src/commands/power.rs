@@ -18,6 +18,7 @@ use crate::aws::session::Session;
 use crate::error::{from_sdk, HarnessError};
 use crate::export::power::{PowerReport, SizeResult};
 use crate::measure::cold::sample_cold;
+use crate::measure::recorder::Progress;
 use crate::measure::warm::{invoke_sample, SampleOptions};
 use crate::options::{CommonArgs, OutputFormat};
 use crate::sample::{Phase, Sample};
@@ -83,7 +84,7 @@ impl PowerArgs {
 
 /// Sets MemorySize (guarded by the RevisionId, retried on conflicts) and
 /// waits until the update has settled.
-async fn set_memory(session: &Session, memory_mb: u32) -> Result<(), HarnessError> {
+pub async fn set_memory(session: &Session, memory_mb: u32) -> Result<(), HarnessError> {
     let mut current = get_configuration(session).await?;
     if current.last_update_status().map(|s| s.as_str()) == Some("InProgress") {
         current = wait_until_updated(session, None).await?;
@@ -120,25 +121,36 @@ async fn sweep(
     opts: &SampleOptions,
     out: &Mutex<Vec<(u32, Sample)>>,
 ) -> Result<(), HarnessError> {
-    let push = |m: u32, s: Sample| out.lock().unwrap_or_else(|p| p.into_inner()).push((m, s));
-    for &m in &args.memory.0 {
-        eprintln!("power: {m} MB");
-        set_memory(session, m).await?;
-        for i in 0..args.cold_samples {
-            let inv = sample_cold(session, opts, i, args.max_reforce, None).await?;
-            push(m, inv.sample);
+    let per_size = (args.cold_samples + args.warm_samples) as u64;
+    let bar = Progress::new("power", per_size * args.memory.0.len() as u64);
+    let push = |m: u32, s: Sample| {
+        bar.inc(1);
+        out.lock().unwrap_or_else(|p| p.into_inner()).push((m, s))
+    };
+    let result = async {
+        for &m in &args.memory.0 {
+            bar.println(&format!("power: {m} MB"));
+            bar.message(&format!("{m} MB"));
+            set_memory(session, m).await?;
+            for i in 0..args.cold_samples {
+                let inv = sample_cold(session, opts, i, args.max_reforce, None).await?;
+                push(m, inv.sample);
+            }
+            if args.cold_samples == 0 {
+                // The first invoke after the update is cold: keep it out of the
+                // warm samples.
+                let _ = invoke_sample(session, opts, Phase::Warmup, 0).await?;
+            }
+            for i in 0..args.warm_samples {
+                let inv = invoke_sample(session, opts, Phase::Warm, i).await?;
+                push(m, inv.sample);
+            }
         }
-        if args.cold_samples == 0 {
-            // The first invoke after the update is cold: keep it out of the
-            // warm samples.
-            let _ = invoke_sample(session, opts, Phase::Warmup, 0).await?;
-        }
-        for i in 0..args.warm_samples {
-            let inv = invoke_sample(session, opts, Phase::Warm, i).await?;
-            push(m, inv.sample);
-        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    bar.finish();
+    result
 }
 
 /// Runs a sweep on a connected session: the report (written whatever
@@ -244,7 +256,7 @@ pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
     let dir = args.common.out_dir();
     report.write(&dir).map_err(|e| HarnessError::io(&dir, e))?;
     let md = report.to_markdown();
-    crate::export::load::append_step_summary(&md);
+    crate::export::page::step_summary_or_warn(&md);
     let cpu_note = args.common.local_cpu_scaling.then_some(LOCAL_CPU_NOTE);
     match args.common.output {
         OutputFormat::Table => {

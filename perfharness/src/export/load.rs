@@ -7,8 +7,9 @@ use std::path::Path;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::{Deserialize, Serialize};
 
-use super::chart::{escape, load_charts};
-use crate::analysis::stats::Summary;
+use super::chart::{Axis, Line, LineChart};
+use super::page;
+use crate::analysis::stats::{fmt_opt, Summary};
 use crate::measure::schedule::StopReason;
 use crate::measure::series::{peak_in_flight, per_second, LoadSample, Outcome, SecondStats};
 
@@ -237,57 +238,134 @@ impl LoadReport {
         s
     }
 
-    /// A self-contained HTML page: the table and the time-series charts.
+    /// The answer first: throughput, latency, what failed, cold starts.
+    pub fn headline(&self) -> Vec<(String, String)> {
+        let lat = self.client_latency_ms.as_ref();
+        vec![
+            (
+                "throughput".into(),
+                format!(
+                    "{:.1} ok/s (peak {}/s)",
+                    self.throughput_ok_per_s, self.peak_ok_per_s
+                ),
+            ),
+            (
+                "client latency".into(),
+                format!(
+                    "p50 {} ms, p99 {} ms",
+                    fmt_opt(lat.and_then(|s| s.p50)),
+                    fmt_opt(lat.and_then(|s| s.p99))
+                ),
+            ),
+            (
+                "throttled / errors".into(),
+                format!(
+                    "{} / {} of {}",
+                    self.throttles,
+                    self.errors.values().sum::<u64>(),
+                    self.invocations
+                ),
+            ),
+            ("cold starts".into(), self.cold_starts.to_string()),
+        ]
+    }
+
+    /// Throughput (offered, ok, throttled, errors, in flight) and client
+    /// latency (p50, p99) per second.
+    pub fn charts(&self) -> Vec<LineChart> {
+        let pts = |f: &dyn Fn(&SecondStats) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
+            self.series
+                .iter()
+                .map(|s| (s.second as f64, f(s)))
+                .collect()
+        };
+        let line = |name: &str, colour, axis, points| Line {
+            name: name.into(),
+            colour,
+            axis,
+            points,
+        };
+        vec![
+            LineChart {
+                title: "Throughput per second".into(),
+                x_label: "seconds since start".into(),
+                left_label: "invocations / s".into(),
+                right_label: "in flight".into(),
+                lines: vec![
+                    line(
+                        "offered",
+                        "#888",
+                        Axis::Left,
+                        pts(&|s| Some(s.offered as f64)),
+                    ),
+                    line("ok", "#2a7", Axis::Left, pts(&|s| Some(s.ok as f64))),
+                    line(
+                        "throttled",
+                        "#e80",
+                        Axis::Left,
+                        pts(&|s| Some(s.throttles as f64)),
+                    ),
+                    line(
+                        "errors",
+                        "#d22",
+                        Axis::Left,
+                        pts(&|s| Some(s.errors.values().sum::<u64>() as f64)),
+                    ),
+                    line(
+                        "in flight",
+                        "#57c",
+                        Axis::Right,
+                        pts(&|s| Some(s.max_in_flight as f64)),
+                    ),
+                ],
+            },
+            LineChart {
+                title: "Client latency per second (from scheduled start)".into(),
+                x_label: "seconds since start".into(),
+                left_label: "ms".into(),
+                right_label: String::new(),
+                lines: vec![
+                    line("p50", "#2a7", Axis::Left, pts(&|s| s.latency_p50_ms)),
+                    line("p99", "#d22", Axis::Left, pts(&|s| s.latency_p99_ms)),
+                ],
+            },
+        ]
+    }
+
+    /// A self-contained HTML page: the headline, the table and the
+    /// time-series charts.
     pub fn to_html(&self) -> String {
-        let mut body = String::new();
-        for c in load_charts(&self.series) {
-            body.push_str("<figure>");
-            body.push_str(&c.to_svg());
-            body.push_str("</figure>\n");
-        }
-        let mut rows = String::new();
-        for (k, v) in self.rows() {
-            rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td></tr>\n",
-                escape(&k),
-                escape(&v)
-            ));
-        }
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Load test: {f}</title>\
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td{{padding:2px 10px}}td+td{{text-align:right}}figure{{margin:1em 0}}</style></head>\
-<body><h1>Load test: {f}</h1><p>{plan}</p><p>Target: {target}; started {started}.</p>\n<table>\n{rows}</table>\n{body}</body></html>\n",
-            f = escape(&self.function),
-            plan = escape(&self.plan_line()),
-            target = escape(&self.target),
-            started = escape(&self.started_at),
+        let rows: Vec<Vec<String>> = self.rows().into_iter().map(|(k, v)| vec![k, v]).collect();
+        let svgs: Vec<String> = self.charts().iter().map(LineChart::to_svg).collect();
+        page::document(
+            &format!("Load test: {}", self.function),
+            &format!(
+                "{}; target {}; started {}",
+                self.plan_line(),
+                self.target,
+                self.started_at
+            ),
+            &self.headline(),
+            &format!(
+                "<h2>Figures</h2>{}<h2>Per second</h2>{}",
+                page::table(&["figure", "value"], &rows),
+                page::charts(&svgs)
+            ),
         )
     }
 
     /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join("report.json"), json + "\n")?;
-        std::fs::write(dir.join("report.md"), self.to_markdown())?;
-        std::fs::write(dir.join("report.html"), self.to_html())
-    }
-}
-
-/// Appends Markdown to the GitHub Actions job summary when
-/// `$GITHUB_STEP_SUMMARY` names a file; a failure to do so is only a warning.
-pub fn append_step_summary(markdown: &str) {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return;
-    };
-    use std::io::Write;
-    let res = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| writeln!(f, "{markdown}"));
-    if let Err(e) = res {
-        tracing::warn!("cannot append to $GITHUB_STEP_SUMMARY: {e}");
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n";
+        page::write_files(
+            dir,
+            &[
+                ("report.json", &json),
+                ("report.md", &self.to_markdown()),
+                ("report.html", &self.to_html()),
+            ],
+        )
+        .map(drop)
     }
 }
 
@@ -375,5 +453,7 @@ mod tests {
         assert!(html.contains("<svg") && html.contains("f&lt;x&gt;") && !html.contains("<script"));
         assert!(r.to_markdown().contains("| throttles (429) | 1 |"));
         assert!(r.to_table().contains("Runtime.ExitError"));
+        assert_eq!(r.charts().len(), 2);
+        assert!(html.find("throughput").unwrap() < html.find("<table").unwrap());
     }
 }

@@ -1,11 +1,14 @@
 //! The run report: its data model (`report.json`, stable field names), the
 //! writers of the run directory (`report.json`, `report.md`, `report.html`)
-//! and the terminal rendering; the load and power pages and the SVG charts.
+//! and the terminal rendering; the load and power pages. Every page is
+//! built from the one page frame, escaper and step-summary writer in
+//! [`page`] and the one SVG chart module [`chart`].
 
 pub mod chart;
 pub mod html;
 pub mod load;
 pub mod markdown;
+pub mod page;
 pub mod power;
 pub mod terminal;
 
@@ -178,31 +181,19 @@ impl RunReport {
     /// (created if needed) and appends the Markdown to
     /// `$GITHUB_STEP_SUMMARY` when that is set. Returns the paths written.
     pub fn write_all(&self, dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
-        std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
         let json = serde_json::to_string_pretty(self)
             .map_err(|e| HarnessError::Infrastructure(e.to_string()))?;
         let md = markdown::render(self);
-        let html = html::render(self);
-        let mut written = Vec::new();
-        for (name, body) in [
-            ("report.json", json),
-            ("report.md", md.clone()),
-            ("report.html", html),
-        ] {
-            let p = dir.join(name);
-            std::fs::write(&p, body).map_err(|e| HarnessError::io(&p, e))?;
-            written.push(p);
-        }
-        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
-            use std::io::Write;
-            let p = PathBuf::from(summary);
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
-                .map_err(|e| HarnessError::io(&p, e))?;
-            writeln!(f, "{md}").map_err(|e| HarnessError::io(&p, e))?;
-        }
+        let written = page::write_files(
+            dir,
+            &[
+                ("report.json", &json),
+                ("report.md", &md),
+                ("report.html", &html::render(self)),
+            ],
+        )
+        .map_err(|e| HarnessError::io(dir, e))?;
+        page::append_step_summary(&md).map_err(|e| HarnessError::Infrastructure(e.to_string()))?;
         Ok(written)
     }
 
@@ -578,7 +569,11 @@ mod render_tests {
         assert!(term.contains("could not be parsed"));
         assert!(term.contains('█'), "ASCII histogram");
         let coloured = terminal::render(&r, true);
-        assert!(coloured.contains("\x1b[31;1mFAIL\x1b[0m"));
+        assert!(
+            coloured.contains(&terminal::paint_verdict("FAIL", true))
+                && terminal::paint_verdict("FAIL", true).contains("\x1b["),
+            "{coloured}"
+        );
     }
 
     #[test]

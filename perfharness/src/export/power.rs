@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::power::{choose, scores, Candidate, Strategy};
 use crate::analysis::stats::Summary;
-use crate::export::chart::{escape, Axis, LineChart, Series};
+use crate::export::chart::{Axis, Line, LineChart};
+use crate::export::page;
 use crate::sample::Sample;
 
 /// What one memory size measured.
@@ -265,22 +266,22 @@ impl PowerReport {
             x_label: "memory (MB)".into(),
             left_label: "ms".into(),
             right_label: "USD per 1M warm invocations".into(),
-            series: vec![
-                Series {
+            lines: vec![
+                Line {
                     name: "warm p50".into(),
-                    color: "#2a7".into(),
+                    colour: "#2a7",
                     axis: Axis::Left,
                     points: pts(&|s| s.warm_duration_ms.as_ref().and_then(|x| x.p50)),
                 },
-                Series {
+                Line {
                     name: "cold total p50".into(),
-                    color: "#57c".into(),
+                    colour: "#57c",
                     axis: Axis::Left,
                     points: pts(&|s| s.cold_total_ms.as_ref().and_then(|x| x.p50)),
                 },
-                Series {
+                Line {
                     name: "cost".into(),
-                    color: "#d22".into(),
+                    colour: "#d22",
                     axis: Axis::Right,
                     points: pts(&|s| s.warm_cost_usd.map(|c| c * 1e6)),
                 },
@@ -288,37 +289,77 @@ impl PowerReport {
         }
     }
 
+    /// The answer first: the chosen size with its warm p50 and cost.
+    pub fn headline(&self) -> Vec<(String, String)> {
+        let best = self
+            .sizes
+            .iter()
+            .find(|s| Some(s.memory_mb) == self.best_memory_mb);
+        let mut h = vec![(
+            format!("best by {}", self.strategy),
+            self.best_memory_mb.map_or("none".into(), |m| {
+                format!("{m} MB (was {} MB)", self.original_memory_mb)
+            }),
+        )];
+        if let Some(b) = best {
+            h.push((
+                "its warm p50".into(),
+                format!(
+                    "{} ms",
+                    fmt_opt(b.warm_duration_ms.as_ref().and_then(|x| x.p50), 2)
+                ),
+            ));
+            h.push((
+                "its cost".into(),
+                format!(
+                    "${} per 1M warm",
+                    fmt_opt(b.warm_cost_usd.map(|c| c * 1e6), 4)
+                ),
+            ));
+        }
+        h.push((
+            "configuration".into(),
+            if self.restored {
+                "restored"
+            } else {
+                "NOT VERIFIED"
+            }
+            .into(),
+        ));
+        h
+    }
+
     /// A self-contained HTML page.
     pub fn to_html(&self) -> String {
-        let mut rows = String::from("<tr>");
-        for h in Self::header() {
-            rows.push_str(&format!("<th>{}</th>", escape(h)));
-        }
-        rows.push_str("</tr>\n");
-        for r in self.rows() {
-            rows.push_str("<tr>");
-            for c in r {
-                rows.push_str(&format!("<td>{}</td>", escape(&c)));
-            }
-            rows.push_str("</tr>\n");
-        }
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Memory sweep: {f}</title>\
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;text-align:right}}</style></head>\
-<body><h1>Memory sweep: {f}</h1><p>{v}</p>\n<table>\n{rows}</table>\n<figure>{svg}</figure></body></html>\n",
-            f = escape(&self.function),
-            v = escape(&self.verdict()),
-            svg = self.chart().to_svg()
+        page::document(
+            &format!("Memory sweep: {}", self.function),
+            &format!(
+                "{} sizes, {}; {}",
+                self.sizes.len(),
+                self.architecture,
+                self.verdict()
+            ),
+            &self.headline(),
+            &format!(
+                "<h2>Sizes</h2>{}{}",
+                page::table(&Self::header(), &self.rows()),
+                page::charts(&[self.chart().to_svg()])
+            ),
         )
     }
 
     /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join("report.json"), json + "\n")?;
-        std::fs::write(dir.join("report.md"), self.to_markdown())?;
-        std::fs::write(dir.join("report.html"), self.to_html())
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n";
+        page::write_files(
+            dir,
+            &[
+                ("report.json", &json),
+                ("report.md", &self.to_markdown()),
+                ("report.html", &self.to_html()),
+            ],
+        )
+        .map(drop)
     }
 }
 
@@ -410,6 +451,7 @@ mod tests {
         );
         let html = r.to_html();
         assert!(html.contains("<svg") && html.contains("USD per 1M"));
+        assert!(html.find("256 MB (was 256 MB)").unwrap() < html.find("<table").unwrap());
         let dir = tempfile::tempdir().unwrap();
         r.write(dir.path()).unwrap();
         let back: PowerReport =

@@ -1,7 +1,6 @@
 //! Terminal rendering: comfy-table tables, ASCII histograms, and colour
-//! only on a terminal and never with `NO_COLOR`.
-
-use std::io::IsTerminal;
+//! through `console`: only on a terminal and never with `NO_COLOR` (or
+//! `CLICOLOR=0`, or `TERM=dumb`).
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
 
@@ -11,20 +10,14 @@ use crate::analysis::targets::Verdict;
 use crate::platform::PlatformRecord;
 use crate::sample::Phase;
 
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR")
-        .map(|v| !v.is_empty())
-        .unwrap_or(false)
-}
-
-/// True when stdout is a terminal and `NO_COLOR` is not set.
+/// True when stdout is a colour terminal and `NO_COLOR` is not set.
 pub fn colour_enabled_stdout() -> bool {
-    std::io::stdout().is_terminal() && !no_color()
+    console::colors_enabled()
 }
 
-/// True when stderr is a terminal and `NO_COLOR` is not set.
+/// True when stderr is a colour terminal and `NO_COLOR` is not set.
 pub fn colour_enabled_stderr() -> bool {
-    std::io::stderr().is_terminal() && !no_color()
+    console::colors_enabled_stderr()
 }
 
 fn table(header: Vec<String>) -> Table {
@@ -170,14 +163,28 @@ pub fn records_table(records: &[PlatformRecord]) -> String {
     t.to_string()
 }
 
+/// `word` in the colour of its verdict (PASS green, FAIL bold red, NO DATA
+/// yellow), or plain when `colour` is false.
+pub fn paint_verdict(word: &str, colour: bool) -> String {
+    let s = console::style(word).force_styling(colour);
+    match word {
+        "PASS" => s.green(),
+        "FAIL" => s.red().bold(),
+        _ => s.yellow(),
+    }
+    .to_string()
+}
+
 fn paint(text: &str, colour: bool) -> String {
     if !colour {
         return text.to_string();
     }
     // Colouring after layout keeps comfy-table's width computation right.
-    text.replace(" PASS ", " \x1b[32mPASS\x1b[0m ")
-        .replace(" FAIL ", " \x1b[31;1mFAIL\x1b[0m ")
-        .replace(" NO DATA ", " \x1b[33mNO DATA\x1b[0m ")
+    ["PASS", "FAIL", "NO DATA"]
+        .iter()
+        .fold(text.to_string(), |t, w| {
+            t.replace(&format!(" {w} "), &format!(" {} ", paint_verdict(w, true)))
+        })
 }
 
 fn values_of(r: &RunReport, metric: &str) -> Vec<f64> {

@@ -477,7 +477,8 @@ fn fmt_value(r: &Row, mode: CompareMode) -> (String, String) {
     (f(r.baseline), f(r.now))
 }
 
-fn fmt_change(c: f64) -> String {
+/// A change as a signed percentage (`+3.2%`, `-0.012%`).
+pub fn fmt_change(c: f64) -> String {
     if !c.is_finite() {
         "n/a".into()
     } else if c.abs() < 0.01 {
@@ -525,29 +526,48 @@ impl Comparison {
         }
     }
 
+    /// The columns of the one table every rendering shows.
+    pub const HEADER: [&'static str; 7] = [
+        "tier",
+        "metric",
+        "baseline",
+        "now",
+        "change [95% interval]",
+        "limit",
+        "verdict",
+    ];
+
+    /// The rows as text, in [`Self::HEADER`]'s columns.
+    pub fn text_rows(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|r| {
+                let (b, n) = fmt_value(r, self.mode);
+                vec![
+                    r.tier.to_string(),
+                    r.metric.clone(),
+                    b,
+                    n,
+                    fmt_row_change(r),
+                    fmt_limit(r),
+                    r.verdict.text().to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The verdict's word.
+    pub fn verdict_word(&self) -> &'static str {
+        verdict_word(self.verdict)
+    }
+
     /// The table for a terminal.
     pub fn to_table(&self) -> String {
         let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED).set_header(vec![
-            "tier",
-            "metric",
-            "baseline",
-            "now",
-            "change [95% interval]",
-            "limit",
-            "verdict",
-        ]);
-        for r in &self.rows {
-            let (b, n) = fmt_value(r, self.mode);
-            t.add_row(vec![
-                Cell::new(r.tier),
-                Cell::new(&r.metric),
-                Cell::new(b),
-                Cell::new(n),
-                Cell::new(fmt_row_change(r)),
-                Cell::new(fmt_limit(r)),
-                Cell::new(r.verdict.text()),
-            ]);
+        t.load_style(UTF8_FULL_CONDENSED)
+            .set_header(Self::HEADER.to_vec());
+        for row in self.text_rows() {
+            t.add_row(row.into_iter().map(Cell::new).collect::<Vec<_>>());
         }
         let mut s = format!("{t}\n");
         for line in self.summary_lines() {

@@ -676,17 +676,14 @@ pub struct Counts {
 pub async fn count(setup: &CountSetup, runs: usize, keep: bool) -> Result<Counts, CountError> {
     let staged = Staged::new(&setup.binary)?;
     let mut all = Vec::new();
+    let bar = crate::measure::recorder::Progress::new("counting", runs.max(1) as u64);
+    bar.message("instructions under valgrind");
     for run in 0..runs.max(1) {
-        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        if progress {
-            eprint!("\rgate: counting instructions, run {}/{}", run + 1, runs);
-        }
         let counted = count_staged(setup, &staged, run).await;
-        if progress {
-            eprintln!();
-        }
+        bar.inc(1);
         all.push(counted?);
     }
+    bar.finish();
     let mut order: Vec<usize> = (0..all.len()).collect();
     order.sort_by_key(|&i| all[i].0.total);
     // The median run: nearest rank, as every percentile of the crate.

@@ -17,6 +17,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod instructions;
+pub mod page;
 pub mod wall;
 
 use std::path::PathBuf;
@@ -270,8 +271,9 @@ async fn interleave(
     max_reforce: u32,
     out: &std::sync::Mutex<(Vec<Sample>, Vec<Sample>)>,
 ) -> Result<(), HarnessError> {
-    // A counter on a terminal only: CI logs would get one line per update.
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A bar on a terminal only: CI logs would get one line per update.
+    let bar = crate::measure::recorder::Progress::new("gate", rounds as u64);
+    bar.message("rounds of interleaved cold starts");
     let push = |reference: bool, s: Sample| {
         let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
         if reference {
@@ -302,13 +304,9 @@ async fn interleave(
                 );
             }
         }
-        if progress {
-            eprint!("\rgate: {}/{rounds} rounds", i + 1);
-        }
+        bar.inc(1);
     }
-    if progress {
-        eprintln!();
-    }
+    bar.finish();
     Ok(())
 }
 
@@ -780,7 +778,9 @@ pub async fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(dir.join("gate.json"), gate_json + "\n")
         .map_err(|e| HarnessError::io(&dir, e))?;
     std::fs::write(dir.join("report.md"), &md).map_err(|e| HarnessError::io(&dir, e))?;
-    crate::export::load::append_step_summary(&md);
+    std::fs::write(dir.join("report.html"), page::render(&report, &md))
+        .map_err(|e| HarnessError::io(&dir, e))?;
+    crate::export::page::step_summary_or_warn(&md);
     match (args.common.output, &report.comparison) {
         (OutputFormat::Json, _) => println!("{json}"),
         (OutputFormat::Markdown, _) => println!("{md}"),
