@@ -1,6 +1,7 @@
 //! The configuration guard against the emulator through the real SDK: a
-//! panic and every signal restore the configuration (SIGTERM and SIGINT on
-//! the real binary for `full`, `power` and `load`, exit 130), a concurrent
+//! panic and every signal restore the configuration (SIGINT on the real
+//! binary for every command, SIGTERM and SIGHUP too for `full` and `power`,
+//! exit 130), a concurrent
 //! UpdateFunctionConfiguration is reported and kept, a nonce left by a
 //! killed run is removed, and flags a command does not use are refused.
 
@@ -168,15 +169,67 @@ async fn signalled(
     )
 }
 
+/// How a case tells that its run is under way (its signal handler is then
+/// installed): the cold-start nonce is on the function, or the function
+/// has logged since the case began (an invocation).
+#[derive(Clone, Copy)]
+enum Started {
+    Nonce,
+    Invoked,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_and_sigint_restore_and_exit_130_in_full_power_and_load() {
+async fn every_command_exits_130_after_a_signal_with_the_configuration_restored() {
     let emu = emulator(vec![fixture_spec("gs", LogFormat::Text).await], 0).await;
     let url = emu.endpoint_url();
     let s = session(&url, "gs").await;
     let dir = tempfile::tempdir().unwrap();
     let out = |n: &str| dir.path().join(n).display().to_string();
-    let common = |cmd: &'static str, o: &str| -> Vec<String> {
-        [
+    let baseline = out("baseline.json");
+    let long = |cmd: &str| -> Vec<&str> {
+        match cmd {
+            "full" | "cold" => vec!["--cold", "500", "--log-source", "tail"],
+            "warm" => vec!["--warm", "100000", "--log-source", "tail"],
+            "power" => vec![
+                "--memory",
+                "128,256",
+                "--cold",
+                "200",
+                "--log-source",
+                "tail",
+            ],
+            "load" => vec!["--rate", "5", "--duration", "60s"],
+            "gate" => vec![
+                "--tiers",
+                "wall",
+                "--compare",
+                "absolute",
+                "--samples",
+                "1000",
+                "--update-baseline",
+                "--baseline",
+                &baseline,
+                "--log-source",
+                "tail",
+            ],
+            _ => unreachable!(),
+        }
+    };
+    let cases = [
+        ("full", "INT", Started::Nonce),
+        ("full", "TERM", Started::Nonce),
+        ("full", "HUP", Started::Nonce),
+        ("cold", "INT", Started::Nonce),
+        ("warm", "INT", Started::Invoked),
+        ("power", "INT", Started::Nonce),
+        ("power", "TERM", Started::Nonce),
+        ("gate", "INT", Started::Nonce),
+        ("load", "INT", Started::Invoked),
+    ];
+    let logs = emu.logs();
+    for (cmd, signal, started) in cases {
+        let run_dir = out(&format!("{cmd}-{signal}"));
+        let mut argv = vec![
             cmd,
             "--function",
             "gs",
@@ -185,91 +238,30 @@ async fn sigterm_and_sigint_restore_and_exit_130_in_full_power_and_load() {
             "--targets",
             "none",
             "--out",
-            o,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect()
-    };
-    let nonce = |env: &BTreeMap<String, String>, _: i32| env.contains_key(NONCE_VARIABLE);
-    let cases: Vec<(Vec<String>, &str)> = vec![
-        (
-            [
-                common("full", &out("full-term")),
-                vec![
-                    "--cold".into(),
-                    "500".into(),
-                    "--log-source".into(),
-                    "tail".into(),
-                ],
-            ]
-            .concat(),
-            "TERM",
-        ),
-        (
-            [
-                common("full", &out("full-hup")),
-                vec![
-                    "--cold".into(),
-                    "500".into(),
-                    "--log-source".into(),
-                    "tail".into(),
-                ],
-            ]
-            .concat(),
-            "HUP",
-        ),
-        (
-            [
-                common("power", &out("power-term")),
-                vec![
-                    "--memory".into(),
-                    "128,256".into(),
-                    "--cold".into(),
-                    "200".into(),
-                    "--log-source".into(),
-                    "tail".into(),
-                ],
-            ]
-            .concat(),
-            "TERM",
-        ),
-    ];
-    for (args, signal) in cases {
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, stderr) = signalled(&argv, signal, &s, nonce).await;
-        assert_eq!(code, Some(130), "{argv:?} SIG{signal}: {stderr}");
-        assert_eq!(
-            current_env(&s).await,
-            original_env(),
-            "{argv:?} SIG{signal}"
-        );
+            &run_dir,
+        ];
+        argv.extend(long(cmd));
+        let logged = logs.stored_bytes("/aws/lambda/gs");
+        let (code, stderr) = signalled(&argv, signal, &s, |env, _| match started {
+            Started::Nonce => env.contains_key(NONCE_VARIABLE),
+            Started::Invoked => logs.stored_bytes("/aws/lambda/gs") > logged,
+        })
+        .await;
+        assert_eq!(code, Some(130), "{cmd} SIG{signal}: {stderr}");
+        assert_eq!(current_env(&s).await, original_env(), "{cmd} SIG{signal}");
         let c = get_configuration(&s).await.unwrap();
-        assert_eq!(c.memory_size(), Some(128), "{argv:?} SIG{signal}");
+        assert_eq!(c.memory_size(), Some(128), "{cmd} SIG{signal}");
+        if cmd != "gate" {
+            assert!(
+                std::path::Path::new(&run_dir).join("report.json").exists(),
+                "{cmd} SIG{signal} writes what ran: {stderr}"
+            );
+        }
     }
-    // load changes nothing: it is interrupted once under way.
-    let load = [
-        common("load", &out("load-int")),
-        vec![
-            "--rate".into(),
-            "5".into(),
-            "--duration".into(),
-            "60s".into(),
-        ],
-    ]
-    .concat();
-    let argv: Vec<&str> = load.iter().map(String::as_str).collect();
-    let t = Instant::now();
-    let (code, stderr) = signalled(&argv, "INT", &s, |_, _| {
-        t.elapsed() > Duration::from_secs(2)
-    })
-    .await;
-    assert_eq!(code, Some(130), "load SIGINT: {stderr}");
     assert!(
-        dir.path().join("load-int").exists(),
-        "load writes what ran: {stderr}"
+        !dir.path().join("baseline.json").exists(),
+        "an interrupted gate writes no baseline"
     );
-    assert_eq!(current_env(&s).await, original_env());
     emu.shutdown().await;
 }
 
