@@ -134,11 +134,13 @@ impl S3Frontend {
         if let Some(bucket) = self.missing_bucket(&req) {
             return no_such_bucket(&bucket, head);
         }
+        let target = Target::of(&req);
         if self.unknown_upload(&req) {
-            return s3_error(
+            return s3_error_naming(
                 StatusCode::NOT_FOUND,
                 "NoSuchUpload",
                 "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+                &target.element("NoSuchUpload"),
                 head,
             );
         }
@@ -183,6 +185,12 @@ impl S3Frontend {
             }),
         };
         match self.service.call(req).await {
+            Ok(resp)
+                if (resp.status().is_client_error() || resp.status().is_server_error())
+                    && !head =>
+            {
+                reshape_error(resp, &target).await
+            }
             Ok(mut resp) => {
                 with_request_id(&mut resp);
                 resp
@@ -195,6 +203,120 @@ impl S3Frontend {
             ),
         }
     }
+}
+
+/// The bucket, key and upload id a request names, for the error bodies
+/// that name them.
+struct Target {
+    bucket: String,
+    key: String,
+    upload_id: Option<String>,
+}
+
+impl Target {
+    fn of<B>(req: &Request<B>) -> Self {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let path = req.uri().path().trim_start_matches('/');
+        let (bucket, key) = match virtual_host_bucket(host) {
+            Some(bucket) => (bucket, path),
+            None => path.split_once('/').unwrap_or((path, "")),
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Self {
+            bucket: decode(bucket),
+            key: decode(key),
+            upload_id: req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("uploadId=")))
+                .map(decode),
+        }
+    }
+
+    /// The element S3 adds to the error `code` (escaped XML), if any.
+    fn element(&self, code: &str) -> String {
+        match code {
+            "NoSuchKey" => format!("<Key>{}</Key>", xml_escape(&self.key)),
+            "NoSuchBucket" => format!("<BucketName>{}</BucketName>", xml_escape(&self.bucket)),
+            "NoSuchUpload" => self
+                .upload_id
+                .as_deref()
+                .map(|id| format!("<UploadId>{}</UploadId>", xml_escape(id)))
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// An error `s3s` wrote (`<Error><Code>…<Message>…<RequestId>…`) in the
+/// shape S3 writes it: with the resource it names (`Key`, `BucketName`,
+/// `UploadId`), a `Message` always, and `RequestId` and `HostId` equal to
+/// the `x-amz-request-id` and `x-amz-id-2` headers.
+async fn reshape_error(resp: Response<Body>, target: &Target) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let (parts, body) = resp.into_parts();
+    let bytes = match http_body_util::Limited::new(body, 64 * 1024)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let between = |open: &str, close: &str| {
+        let start = text.find(open)? + open.len();
+        let len = text[start..].find(close)?;
+        Some(text[start..start + len].to_string())
+    };
+    let Some(code) = between("<Code>", "</Code>") else {
+        let mut resp = Response::from_parts(parts, Body::from(bytes));
+        with_request_id(&mut resp);
+        return resp;
+    };
+    // Already escaped, as s3s wrote it.
+    let message =
+        between("<Message>", "</Message>").unwrap_or_else(|| xml_escape(&default_message(&code)));
+    let request_id = new_request_id();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>{}<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>",
+        target.element(&code)
+    );
+    let mut resp = Response::from_parts(parts, Body::from(Bytes::from(body)));
+    let headers = resp.headers_mut();
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        headers.insert("x-amz-id-2", v.clone());
+        headers.insert("x-amz-request-id", v);
+    }
+    resp
+}
+
+/// S3's message for an error `s3s` raised without one.
+fn default_message(code: &str) -> String {
+    match code {
+        "NoSuchKey" => "The specified key does not exist.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchUpload" => "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+        "BucketAlreadyOwnedByYou" => "Your previous request to create the named bucket succeeded and you already own it.",
+        "BucketNotEmpty" => "The bucket you tried to delete is not empty",
+        "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
+        "InvalidRange" => "The requested range is not satisfiable",
+        "AccessDenied" => "Access Denied",
+        _ => code,
+    }
+    .to_string()
 }
 
 /// The `uploadId` of a CompleteMultipartUpload (POST with an upload id).
@@ -346,12 +468,24 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> R
 /// An error in S3's XML shape (`<Error><Code>…`), with the request id headers
 /// S3 always sends. HEAD answers carry no body, as on AWS.
 fn s3_error(status: StatusCode, code: &str, message: &str, head: bool) -> Response<Body> {
+    s3_error_naming(status, code, message, "", head)
+}
+
+/// [`s3_error`] with `extra` (escaped XML: the resource the error names)
+/// after the message, as S3 writes it.
+fn s3_error_naming(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    extra: &str,
+    head: bool,
+) -> Response<Body> {
     let request_id = new_request_id();
     let body = if head {
         Bytes::new()
     } else {
         Bytes::from(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message>{extra}<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>",
             xml_escape(message)
         ))
     };

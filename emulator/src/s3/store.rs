@@ -81,6 +81,12 @@ const KEY_IN_URL: percent_encoding::AsciiSet = percent_encoding::NON_ALPHANUMERI
     .remove(b'~')
     .remove(b'/');
 
+/// A key, prefix or delimiter as a listing with `encoding-type=url`
+/// writes it.
+fn url_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, &KEY_IN_URL).to_string()
+}
+
 /// Read and write buffer size.
 const CHUNK: usize = 256 * 1024;
 
@@ -827,16 +833,29 @@ impl S3 for Store {
     }
 
     /// ListObjects (V1) as S3 writes it: the V2 listing's entries, each
-    /// with its Owner (V1 always names it), and the request's Marker echoed.
+    /// with its Owner (V1 always names it), and the request's Marker echoed
+    /// (empty when it had none).
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let marker = Some(req.input.marker.clone().unwrap_or_default());
+        let url_encoded = req
+            .input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        let marker = marker.map(|m| if url_encoded { url_encode(&m) } else { m });
         let mut v2 = req.map_input(ListObjectsV2Input::from);
         v2.input.fetch_owner = Some(true);
         let resp = self.list_objects_v2(v2).await?;
+        // V1 names the next marker only when a delimiter is used (clients
+        // resume after the last key otherwise), encoded as the keys are.
         Ok(resp.map_output(|v2| ListObjectsOutput {
+            next_marker: v2
+                .next_continuation_token
+                .filter(|_| v2.delimiter.is_some())
+                .map(|m| if url_encoded { url_encode(&m) } else { m }),
             contents: v2.contents,
             common_prefixes: v2.common_prefixes,
             delimiter: v2.delimiter,
@@ -846,7 +865,6 @@ impl S3 for Store {
             max_keys: v2.max_keys,
             is_truncated: v2.is_truncated,
             marker,
-            next_marker: v2.next_continuation_token,
             ..Default::default()
         }))
     }
@@ -865,6 +883,11 @@ impl S3 for Store {
         let mut resp = self.fs.list_objects_v2(req).await?;
         // S3 writes <Prefix> even when the request has none.
         resp.output.prefix.get_or_insert_with(String::new);
+        let url_encoded = resp
+            .output
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
         for object in resp.output.contents.iter_mut().flatten() {
             object.storage_class = Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
@@ -887,6 +910,25 @@ impl S3 for Store {
                 object.e_tag = Some(ETag::Strong(opened.record.etag));
                 object.size = i64::try_from(opened.len).ok();
                 object.last_modified = Some(Timestamp::from(opened.modified));
+            }
+        }
+        if url_encoded {
+            // `encoding-type=url`: S3 sends keys and prefixes URL-encoded
+            // (the AWS CLI asks for it and decodes them, `+` as a space).
+            let out = &mut resp.output;
+            let encode = |v: &mut Option<String>| {
+                if let Some(text) = v {
+                    *text = url_encode(text);
+                }
+            };
+            encode(&mut out.prefix);
+            encode(&mut out.delimiter);
+            encode(&mut out.start_after);
+            for object in out.contents.iter_mut().flatten() {
+                encode(&mut object.key);
+            }
+            for prefix in out.common_prefixes.iter_mut().flatten() {
+                encode(&mut prefix.prefix);
             }
         }
         Ok(resp)

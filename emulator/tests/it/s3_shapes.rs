@@ -812,6 +812,216 @@ async fn every_operation_answers_as_s3_writes_it() {
     );
 }
 
+/// An error answer as S3 writes it: `status`, `<Error>` with exactly
+/// `Code`, `Message`, the elements of `names` (resource the error names,
+/// with their text) and `RequestId`/`HostId` equal to the headers.
+fn check_error(
+    c: &mut Checker,
+    op: &str,
+    wire: &Wire,
+    status: u16,
+    code: &str,
+    names: &[(&str, &str)],
+) {
+    let what = format!("{op} {code}");
+    if wire.status != status {
+        c.fail(&what, format!("status {} instead of {status}", wire.status));
+    }
+    let body = String::from_utf8_lossy(wire.body.as_deref().unwrap_or_default()).into_owned();
+    let root = match parse_xml(&body) {
+        Ok(root) if root.name == "Error" => root,
+        other => return c.fail(&what, format!("not an <Error>: {other:?} {body}")),
+    };
+    let mut want: Vec<(&str, Option<&str>)> = vec![("Code", Some(code)), ("Message", None)];
+    want.extend(names.iter().map(|(n, v)| (*n, Some(*v))));
+    want.push(("RequestId", wire.header("x-amz-request-id")));
+    want.push(("HostId", wire.header("x-amz-id-2")));
+    let got: Vec<&str> = root.children.iter().map(|e| e.name.as_str()).collect();
+    let names_only: Vec<&str> = want.iter().map(|(n, _)| *n).collect();
+    if got != names_only {
+        c.fail(&what, format!("elements {got:?} instead of {names_only:?}"));
+    }
+    for (name, value) in want {
+        match (root.child(name), value) {
+            (None, _) => {}
+            (Some(e), Some(v)) if e.text != v => {
+                c.fail(&what, format!("<{name}> {:?} instead of {v:?}", e.text))
+            }
+            (Some(e), None) if e.text.is_empty() => c.fail(&what, format!("empty <{name}>")),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn errors_and_encoded_listings_are_as_s3_writes_them() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let capture = Capture::default();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region("us-east-1")
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .interceptor(capture.clone())
+            .build(),
+    );
+    let mut c = Checker::new();
+    let b = "errors";
+    s3.create_bucket().bucket(b).send().await.unwrap();
+
+    let key = "dir/no such key+&.txt";
+    s3.get_object().bucket(b).key(key).send().await.unwrap_err();
+    check_error(
+        &mut c,
+        "GetObject",
+        &capture.last(),
+        404,
+        "NoSuchKey",
+        &[("Key", key)],
+    );
+    s3.list_objects_v2()
+        .bucket("no-such-bucket")
+        .send()
+        .await
+        .unwrap_err();
+    check_error(
+        &mut c,
+        "ListObjectsV2",
+        &capture.last(),
+        404,
+        "NoSuchBucket",
+        &[("BucketName", "no-such-bucket")],
+    );
+    let id = "0a1b2c3d-0000-4000-8000-000000000000";
+    s3.list_parts()
+        .bucket(b)
+        .key("k")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap_err();
+    check_error(
+        &mut c,
+        "ListParts",
+        &capture.last(),
+        404,
+        "NoSuchUpload",
+        &[("UploadId", id)],
+    );
+    s3.put_object()
+        .bucket(b)
+        .key("once")
+        .body(ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket(b)
+        .key("once")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"2"))
+        .send()
+        .await
+        .unwrap_err();
+    check_error(
+        &mut c,
+        "PutObject",
+        &capture.last(),
+        412,
+        "PreconditionFailed",
+        &[],
+    );
+    // A part whose checksum does not match its bytes is refused.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(b)
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let e = s3
+        .upload_part()
+        .bucket(b)
+        .key("mp")
+        .upload_id(upload.upload_id().unwrap())
+        .part_number(1)
+        .checksum_crc32("AAAAAA==")
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap_err();
+    check_error(&mut c, "UploadPart", &capture.last(), 400, "BadDigest", &[]);
+    assert!(format!("{e:?}").contains("BadDigest"), "{e:?}");
+
+    // encoding-type=url (what the AWS CLI asks for): keys and prefixes
+    // URL-encoded, `EncodingType` echoed; they decode to the real names.
+    let odd = "sp ace/a+b%c&d.txt";
+    s3.put_object()
+        .bucket(b)
+        .key(odd)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    s3.list_objects_v2()
+        .bucket(b)
+        .prefix("sp ace/")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .send()
+        .await
+        .unwrap();
+    let wire = capture.last();
+    c.check(
+        "ListObjectsV2",
+        &wire,
+        &["EncodingType", "Prefix", "Contents.Key"],
+        &[],
+    );
+    let root = parse_xml(std::str::from_utf8(wire.body.as_deref().unwrap()).unwrap()).unwrap();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .unwrap()
+            .into_owned()
+    };
+    let listed = &root.child("Contents").unwrap().child("Key").unwrap().text;
+    assert!(!listed.contains(' ') && !listed.contains('+'), "{listed}");
+    assert_eq!(decode(listed), odd, "{listed}");
+    assert_eq!(decode(&root.child("Prefix").unwrap().text), "sp ace/");
+    s3.list_objects()
+        .bucket(b)
+        .prefix("sp ace/")
+        .marker("sp ace/")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .send()
+        .await
+        .unwrap();
+    let wire = capture.last();
+    c.check(
+        "ListObjects",
+        &wire,
+        &["EncodingType", "Prefix", "Marker", "Contents.Key"],
+        &[],
+    );
+    let root = parse_xml(std::str::from_utf8(wire.body.as_deref().unwrap()).unwrap()).unwrap();
+    assert_eq!(decode(&root.child("Marker").unwrap().text), "sp ace/");
+    assert_eq!(
+        decode(&root.child("Contents").unwrap().child("Key").unwrap().text),
+        odd
+    );
+    assert!(
+        c.problems.is_empty(),
+        "{} deviations from S3:\n{}",
+        c.problems.len(),
+        c.problems.join("\n")
+    );
+}
+
 /// The checker itself finds what it should: an unknown element, a wrong
 /// type, a missing member S3 writes, an unmodelled header.
 #[test]
