@@ -29,6 +29,9 @@ pub enum Command {
     Power(crate::commands::power::PowerArgs),
     /// CI regression gate on init duration.
     Gate(crate::commands::gate::GateArgs),
+    /// Several functions (or one at several memory sizes or payloads) in
+    /// one interleaved run, each figure relative to the fastest.
+    Compare(crate::commands::compare::CompareArgs),
 }
 
 /// perfharness: cold/warm/load benchmarks of AWS Lambda functions from their REPORT lines.
@@ -116,5 +119,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(a) => crate::commands::load::run(a).await,
         Command::Power(a) => crate::commands::power::run(a).await,
         Command::Gate(a) => crate::commands::gate::run(a).await,
+        Command::Compare(a) => crate::commands::compare::run(a).await,
     }
 }

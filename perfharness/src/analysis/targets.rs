@@ -80,6 +80,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// True when `value` meets the condition.
+    pub fn holds(&self, value: f64) -> bool {
+        self.op.holds(value, self.limit)
+    }
+
     /// The condition as written, e.g. `<= 30`.
     pub fn condition(&self) -> String {
         format!(
@@ -119,6 +124,20 @@ pub struct TargetResult {
 
 /// Parses targets from TOML text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Target>, HarnessError> {
+    parse_names(text, origin, |key| {
+        crate::analysis::metrics::validate_key(key).map_err(|m| {
+            format!("{m}; see the list of statistics in reports/targets.toml's header")
+        })
+    })
+}
+
+/// [`parse`] for a command with statistics of its own (`compare`'s
+/// ratios): `validate` says whether a name exists.
+pub fn parse_names(
+    text: &str,
+    origin: &str,
+    validate: impl Fn(&str) -> Result<(), String>,
+) -> Result<Vec<Target>, HarnessError> {
     let err = |message: String| HarnessError::Targets {
         path: origin.to_string(),
         message,
@@ -128,11 +147,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Target>, HarnessError> {
     let mut out = Vec::new();
     flatten(&table, String::new(), &mut out).map_err(err)?;
     for t in &out {
-        crate::analysis::metrics::validate_key(&t.key).map_err(|m| {
-            err(format!(
-                "{m}; see the list of statistics in reports/targets.toml's header"
-            ))
-        })?;
+        validate(&t.key).map_err(err)?;
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The commands: [`run`] (`full`, `cold`, `warm`, `report`), [`load`],
-//! [`power`], [`gate`] and [`parse_logs`].
+//! [`power`], [`gate`], [`compare`] and [`parse_logs`].
 
+pub mod compare;
 pub mod gate;
 pub mod load;
 pub mod parse_logs;

@@ -5,6 +5,7 @@
 //! [`page`] and the one SVG chart module [`chart`].
 
 pub mod chart;
+pub mod compare;
 pub mod html;
 pub mod load;
 pub mod markdown;
