@@ -7,8 +7,14 @@ use super::*;
 pub enum Continuer {
     /// Invoke this function asynchronously (`InvocationType=Event`).
     Lambda {
-        /// The Lambda client.
-        client: aws_sdk_lambda::Client,
+        /// What the Lambda client is made from.
+        sdk: Box<aws_config::SdkConfig>,
+        /// The Lambda client, made at the first continuation and kept for
+        /// the process. Making it validates the SDK's HTTP client, which
+        /// builds an HTTPS connector: every root certificate of the system
+        /// read and parsed, a cost each first invocation paid even when it
+        /// never continued.
+        client: Arc<std::sync::OnceLock<aws_sdk_lambda::Client>>,
         /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`).
         function_name: String,
     },
@@ -26,10 +32,12 @@ impl Continuer {
     async fn continue_with(&self, payload: Value) -> Result<(), SyncError> {
         match self {
             Continuer::Lambda {
+                sdk,
                 client,
                 function_name,
             } => {
                 client
+                    .get_or_init(|| aws_sdk_lambda::Client::new(sdk))
                     .invoke()
                     .function_name(function_name)
                     .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
