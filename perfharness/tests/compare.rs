@@ -12,6 +12,7 @@ mod support;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
@@ -299,5 +300,105 @@ async fn ratio_targets_decide_the_exit_status_and_configurations_come_back() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     assert!(!dir.path().join("bad").exists());
+    emu.shutdown().await;
+}
+
+/// Runs the real binary with `args`, sends `signal` once a forced cold
+/// start is under way (the nonce is on `s`'s function), and returns its
+/// exit code and stderr.
+async fn signalled(
+    args: &[&str],
+    signal: &str,
+    s: &perfharness::aws::session::Session,
+) -> (Option<i32>, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfharness"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !support::current_env(s)
+        .await
+        .contains_key("PERFHARNESS_COLD_NONCE")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kill = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_exits_130_with_every_configuration_restored() {
+    let emu = emulator().await;
+    let url = emu.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let slow = support::session(&url, SLOW).await;
+    let fast = support::session(&url, FAST).await;
+    let memory = |s: &perfharness::aws::session::Session| {
+        let s = s.function.clone();
+        let url = url.clone();
+        async move {
+            let s = support::session(&url, &s).await;
+            perfharness::aws::control::describe(&s)
+                .await
+                .unwrap()
+                .memory_mb
+        }
+    };
+    let before = (memory(&slow).await, memory(&fast).await);
+    let env_before = [
+        support::current_env(&slow).await,
+        support::current_env(&fast).await,
+    ];
+    for (signal, extra) in [("INT", vec![]), ("TERM", vec!["--memory", "256,512"])] {
+        let run_dir = dir.path().join(signal);
+        let run_dir = run_dir.to_str().unwrap();
+        let mut argv = vec![
+            "compare",
+            "--function",
+            SLOW,
+            "--function",
+            FAST,
+            "--endpoint-url",
+            &url,
+            "--cold",
+            "500",
+            "--out",
+            run_dir,
+        ];
+        argv.extend(extra);
+        let (code, stderr) = signalled(&argv, signal, &fast).await;
+        assert_eq!(code, Some(130), "SIG{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        for (s, env) in [&slow, &fast].into_iter().zip(&env_before) {
+            assert_eq!(
+                &support::current_env(s).await,
+                env,
+                "SIG{signal} {}",
+                s.function
+            );
+        }
+        assert_eq!((memory(&slow).await, memory(&fast).await), before);
+        let r = report(Path::new(run_dir));
+        assert_eq!(r.outcome.status.to_string(), "interrupted");
+        assert!(r.restore.iter().all(|x| x.verified), "{:?}", r.restore);
+    }
     emu.shutdown().await;
 }
