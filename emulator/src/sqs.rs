@@ -156,9 +156,58 @@ struct Message {
 
 struct Queue {
     created_s: i64,
-    visibility: Duration,
+    /// The settable attributes: SQS's defaults, overridden by CreateQueue.
+    attributes: BTreeMap<String, String>,
     messages: Vec<Message>,
 }
+
+impl Queue {
+    fn new(attributes: BTreeMap<String, String>) -> Self {
+        // SQS's defaults; encryption with SQS-owned keys is on by default.
+        let mut all: BTreeMap<String, String> = NUMERIC_ATTRIBUTES
+            .iter()
+            .map(|(k, default, ..)| (k.to_string(), default.to_string()))
+            .collect();
+        all.insert("SqsManagedSseEnabled".into(), "true".into());
+        all.extend(attributes);
+        Self {
+            created_s: now_ms() / 1000,
+            attributes: all,
+            messages: Vec::new(),
+        }
+    }
+
+    /// A numeric attribute (validated when set).
+    fn seconds(&self, name: &str) -> u64 {
+        self.attributes
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn visibility(&self) -> Duration {
+        Duration::from_secs(self.seconds("VisibilityTimeout"))
+    }
+}
+
+/// The numeric attributes CreateQueue may set: name, SQS's default, bounds.
+const NUMERIC_ATTRIBUTES: &[(&str, i64, i64, i64)] = &[
+    ("DelaySeconds", 0, 0, 900),
+    (
+        "MaximumMessageSize",
+        MAX_MESSAGE_BYTES as i64,
+        1024,
+        MAX_MESSAGE_BYTES as i64,
+    ),
+    ("MessageRetentionPeriod", RETENTION_S as i64, 60, 1_209_600),
+    ("ReceiveMessageWaitTimeSeconds", 0, 0, MAX_WAIT_S),
+    (
+        "VisibilityTimeout",
+        DEFAULT_VISIBILITY_S as i64,
+        0,
+        MAX_VISIBILITY_S,
+    ),
+];
 
 /// Every queue of the emulator. Cheap to clone; clones share the queues.
 #[derive(Clone)]
@@ -205,11 +254,7 @@ impl Queues {
     pub fn create(&self, name: &str) -> String {
         self.lock()
             .entry(name.to_string())
-            .or_insert_with(|| Queue {
-                created_s: now_ms() / 1000,
-                visibility: Duration::from_secs(DEFAULT_VISIBILITY_S),
-                messages: Vec::new(),
-            });
+            .or_insert_with(|| Queue::new(BTreeMap::new()));
         self.url_of(name)
     }
 
@@ -241,12 +286,26 @@ impl Queues {
         body: String,
         attributes: BTreeMap<String, MessageAttribute>,
     ) -> Result<String, NoSuchQueue> {
+        self.send_delayed(name, body, attributes, None)
+    }
+
+    /// [`Queues::send`], the message hidden for `delay_s` seconds (the
+    /// queue's `DelaySeconds` when `None`).
+    fn send_delayed(
+        &self,
+        name: &str,
+        body: String,
+        attributes: BTreeMap<String, MessageAttribute>,
+        delay_s: Option<u64>,
+    ) -> Result<String, NoSuchQueue> {
         let id = crate::awsjson::new_request_id();
         {
             let mut queues = self.lock();
             let queue = queues
                 .get_mut(name)
                 .ok_or_else(|| NoSuchQueue(name.to_string()))?;
+            let delay = delay_s.unwrap_or_else(|| queue.seconds("DelaySeconds"));
+            let invisible_until = (delay > 0).then(|| Instant::now() + Duration::from_secs(delay));
             queue.messages.push(Message {
                 id: id.clone(),
                 md5: md5_hex(body.as_bytes()),
@@ -255,7 +314,7 @@ impl Queues {
                 sent_ms: now_ms(),
                 receive_count: 0,
                 first_receive_ms: None,
-                invisible_until: None,
+                invisible_until,
                 receipt: None,
             });
         }
@@ -308,48 +367,39 @@ impl Queues {
                 "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
             ));
         }
-        let mut visibility = None;
+        let mut given = BTreeMap::new();
         if let Some(attributes) = input.get("Attributes").and_then(Value::as_object) {
             for (key, value) in attributes {
                 let value = value.as_str().unwrap_or_default();
-                match key.as_str() {
-                    "VisibilityTimeout" => {
-                        visibility = Some(parse_bounded(value, key, 0, MAX_VISIBILITY_S)?);
-                    }
-                    // Accepted, and answered by GetQueueAttributes with the
-                    // emulator's fixed values.
-                    k if QUEUE_ATTRIBUTES.contains(&k) && !READ_ONLY_ATTRIBUTES.contains(&k) => {}
-                    _ => {
-                        return Err(SqsError::new(
-                            "InvalidAttributeName",
-                            "InvalidAttributeName",
-                            format!("Unknown Attribute {key}."),
-                        ))
-                    }
+                if let Some((_, _, min, max)) = NUMERIC_ATTRIBUTES.iter().find(|(n, ..)| n == key) {
+                    parse_bounded(value, key, *min, *max)?;
+                } else if !QUEUE_ATTRIBUTES.contains(&key.as_str())
+                    || READ_ONLY_ATTRIBUTES.contains(&key.as_str())
+                {
+                    return Err(SqsError::new(
+                        "InvalidAttributeName",
+                        "InvalidAttributeName",
+                        format!("Unknown Attribute {key}."),
+                    ));
                 }
+                given.insert(key.clone(), value.to_string());
             }
         }
-        let visibility = Duration::from_secs(visibility.unwrap_or(DEFAULT_VISIBILITY_S));
         let mut queues = self.lock();
         match queues.get(name) {
             // Creating an existing queue with other attributes fails, as on SQS.
-            Some(q) if q.visibility != visibility => {
-                return Err(SqsError::new(
-                    "QueueNameExists",
-                    "QueueAlreadyExists",
-                    "A queue already exists with the same name and a different value for attribute VisibilityTimeout",
-                ))
+            Some(q) => {
+                if let Some((key, _)) = given.iter().find(|(k, v)| q.attributes.get(*k) != Some(*v))
+                {
+                    return Err(SqsError::new(
+                        "QueueNameExists",
+                        "QueueAlreadyExists",
+                        format!("A queue already exists with the same name and a different value for attribute {key}"),
+                    ));
+                }
             }
-            Some(_) => {}
             None => {
-                queues.insert(
-                    name.to_string(),
-                    Queue {
-                        created_s: now_ms() / 1000,
-                        visibility,
-                        messages: Vec::new(),
-                    },
-                );
+                queues.insert(name.to_string(), Queue::new(given));
             }
         }
         Ok(json!({ "QueueUrl": self.url_of(name) }))
@@ -381,11 +431,18 @@ impl Queues {
     fn api_send(&self, input: &Value) -> Result<Value, SqsError> {
         let name = self.queue_of(input)?;
         let body = required(input, "MessageBody")?;
-        if body.is_empty() || body.len() > MAX_MESSAGE_BYTES {
+        let limit = self
+            .lock()
+            .get(&name)
+            .map_or(MAX_MESSAGE_BYTES as u64, |q| {
+                q.seconds("MaximumMessageSize")
+            });
+        if body.is_empty() || body.len() as u64 > limit {
             return Err(SqsError::invalid(format!(
-                "The message body must be 1 to {MAX_MESSAGE_BYTES} bytes long."
+                "One or more parameters are invalid. Reason: Message must be 1 to {limit} bytes long."
             )));
         }
+        let delay = optional_int(input, "DelaySeconds", 0, 900)?.map(|d| d as u64);
         let mut attributes = BTreeMap::new();
         if let Some(Value::Object(map)) = input.get("MessageAttributes") {
             for (k, v) in map {
@@ -419,7 +476,7 @@ impl Queues {
         let md5 = md5_hex(body.as_bytes());
         let attributes_md5 = md5_of_attributes(attributes.iter());
         let id = self
-            .send(&name, body.to_string(), attributes)
+            .send_delayed(&name, body.to_string(), attributes, delay)
             .map_err(|_| SqsError::no_queue())?;
         let mut answer = json!({ "MessageId": id, "MD5OfMessageBody": md5 });
         if let Some(digest) = attributes_md5 {
@@ -431,7 +488,11 @@ impl Queues {
     async fn api_receive(&self, input: &Value) -> Result<Value, SqsError> {
         let name = self.queue_of(input)?;
         let max = optional_int(input, "MaxNumberOfMessages", 1, 10)?.unwrap_or(1) as usize;
-        let wait = optional_int(input, "WaitTimeSeconds", 0, MAX_WAIT_S)?.unwrap_or(0);
+        let queue_wait = self
+            .lock()
+            .get(&name)
+            .map_or(0, |q| q.seconds("ReceiveMessageWaitTimeSeconds") as i64);
+        let wait = optional_int(input, "WaitTimeSeconds", 0, MAX_WAIT_S)?.unwrap_or(queue_wait);
         let visibility = optional_int(input, "VisibilityTimeout", 0, MAX_VISIBILITY_S)?
             .map(|s| Duration::from_secs(s as u64));
         let system = names(input, "MessageSystemAttributeNames")
@@ -469,7 +530,7 @@ impl Queues {
         let mut queues = self.lock();
         let queue = queues.get_mut(name).ok_or_else(SqsError::no_queue)?;
         let now = Instant::now();
-        let hide_for = visibility.unwrap_or(queue.visibility);
+        let hide_for = visibility.unwrap_or(queue.visibility());
         let all_system = system.iter().any(|n| n == "All");
         let mut out = Vec::new();
         for m in queue
@@ -554,30 +615,36 @@ impl Queues {
         let queues = self.lock();
         let queue = queues.get(&name).ok_or_else(SqsError::no_queue)?;
         let now = Instant::now();
-        let hidden = queue
+        let hidden = |m: &&Message| m.invisible_until.is_some_and(|t| t > now);
+        // Hidden before any receive: delayed; after one: in flight.
+        let delayed = queue
             .messages
             .iter()
-            .filter(|m| m.invisible_until.is_some_and(|t| t > now))
+            .filter(hidden)
+            .filter(|m| m.receive_count == 0)
             .count();
-        let all = [
+        let in_flight = queue.messages.iter().filter(hidden).count() - delayed;
+        let mut all: Vec<(String, String)> = vec![
             (
-                "ApproximateNumberOfMessages",
-                (queue.messages.len() - hidden).to_string(),
+                "ApproximateNumberOfMessages".into(),
+                (queue.messages.len() - delayed - in_flight).to_string(),
             ),
-            ("ApproximateNumberOfMessagesNotVisible", hidden.to_string()),
-            ("ApproximateNumberOfMessagesDelayed", "0".to_string()),
-            ("CreatedTimestamp", queue.created_s.to_string()),
-            ("LastModifiedTimestamp", queue.created_s.to_string()),
-            ("VisibilityTimeout", queue.visibility.as_secs().to_string()),
-            ("MaximumMessageSize", MAX_MESSAGE_BYTES.to_string()),
-            ("MessageRetentionPeriod", RETENTION_S.to_string()),
-            ("DelaySeconds", "0".to_string()),
-            ("ReceiveMessageWaitTimeSeconds", "0".to_string()),
             (
-                "QueueArn",
+                "ApproximateNumberOfMessagesNotVisible".into(),
+                in_flight.to_string(),
+            ),
+            (
+                "ApproximateNumberOfMessagesDelayed".into(),
+                delayed.to_string(),
+            ),
+            ("CreatedTimestamp".into(), queue.created_s.to_string()),
+            ("LastModifiedTimestamp".into(), queue.created_s.to_string()),
+            (
+                "QueueArn".into(),
                 format!("arn:aws:sqs:{}:{}:{name}", crate::REGION, crate::ACCOUNT_ID),
             ),
         ];
+        all.extend(queue.attributes.clone());
         if let Some(unknown) = asked
             .iter()
             .find(|n| *n != "All" && !QUEUE_ATTRIBUTES.contains(&n.as_str()))
@@ -592,7 +659,7 @@ impl Queues {
         let attrs: Map<String, Value> = all
             .into_iter()
             .filter(|(k, _)| every || asked.iter().any(|n| n == k))
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .map(|(k, v)| (k, Value::String(v)))
             .collect();
         Ok(json!({ "Attributes": attrs }))
     }

@@ -484,3 +484,89 @@ async fn every_operation_and_error_has_the_models_shape() {
         c.problems.join("\n")
     );
 }
+
+/// Attributes given to CreateQueue are kept, answered and applied:
+/// `DelaySeconds` hides new messages, `MaximumMessageSize` bounds them,
+/// and creating the queue again with another value is `QueueNameExists`.
+#[tokio::test]
+async fn queue_attributes_are_kept_and_applied() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region("us-east-1")
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&shared);
+    let url = sqs
+        .create_queue()
+        .queue_name("delayed")
+        .attributes(QueueAttributeName::DelaySeconds, "1")
+        .attributes(QueueAttributeName::MaximumMessageSize, "1024")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = attrs.attributes().unwrap();
+    assert_eq!(attrs[&QueueAttributeName::DelaySeconds], "1");
+    assert_eq!(attrs[&QueueAttributeName::MaximumMessageSize], "1024");
+    assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "30");
+
+    let e = sqs
+        .create_queue()
+        .queue_name("delayed")
+        .attributes(QueueAttributeName::DelaySeconds, "2")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_queue_name_exists(), "{e:?}");
+
+    let e = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(1025))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("InvalidParameterValue"), "{e:?}");
+
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("later")
+        .send()
+        .await
+        .unwrap();
+    let now = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert!(now.messages().is_empty(), "delayed: {now:?}");
+    let counts = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        counts.attributes().unwrap()[&QueueAttributeName::ApproximateNumberOfMessagesDelayed],
+        "1"
+    );
+    let later = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(later.messages().len(), 1, "{later:?}");
+    assert_eq!(later.messages()[0].body(), Some("later"));
+}
