@@ -24,12 +24,15 @@ pub(crate) fn oauth_error(
 }
 
 /// 429, with `Retry-After` when given: how long until a request would be
-/// admitted, rounded up to whole seconds of the limit's window taken as a
-/// minute. Under a one-minute window that is plain whole seconds; on a
-/// scaled-down minute (say 3 s) a "second" is a sixtieth of the window and
-/// the header states it in real seconds with a fraction (`0.05` for one of
-/// them), so a client honouring it waits what it would wait at Vanta's scale
-/// instead of a whole real second, a third of the scaled minute.
+/// admitted, in whole seconds (rounded up, at least 1) of the limit's window
+/// taken as a minute. HTTP's `Retry-After` is delta-seconds (an integer) or
+/// a date, never a fraction, and Vanta documents no finer header, so a
+/// faithful mock sends integers and the client copes with the rounding.
+/// Under a one-minute window these are plain seconds; on a scaled-down
+/// minute (say 3 s) a "second" is a sixtieth of the window (50 ms) and the
+/// header counts those, so a client running the same scaled minute (the
+/// function's `ClientOptions::rate_window`) waits what it would wait at
+/// Vanta's scale, rounding included.
 pub(crate) fn too_many_requests(retry_after: Option<Duration>, window: Duration) -> Response {
     let mut resp = error(
         StatusCode::TOO_MANY_REQUESTS,
@@ -48,11 +51,7 @@ pub(crate) fn retry_after_value(wait: Duration, window: Duration) -> HeaderValue
     const MINUTE: Duration = Duration::from_secs(60);
     let unit = if window.is_zero() { MINUTE } else { window } / 60;
     let units = (wait.as_nanos().div_ceil(unit.as_nanos().max(1))).max(1);
-    if unit == Duration::from_secs(1) {
-        return HeaderValue::from(u64::try_from(units).unwrap_or(u64::MAX));
-    }
-    let secs = unit.as_secs_f64() * units as f64;
-    HeaderValue::from_str(&format!("{secs:.3}")).unwrap_or(HeaderValue::from_static("1"))
+    HeaderValue::from(u64::try_from(units).unwrap_or(u64::MAX))
 }
 
 /// A JSON body with its content type.
@@ -87,10 +86,12 @@ mod tests {
         assert_eq!(v(1200, minute), "2");
         assert_eq!(v(0, minute), "1");
         assert_eq!(v(3000, minute), "3");
-        // A 3 s window: a "second" is 50 ms.
+        // A 3 s window: a "second" is 50 ms, and the header counts them,
+        // as integers like any real Retry-After.
         let scaled = Duration::from_secs(3);
-        assert_eq!(v(60, scaled), "0.100");
-        assert_eq!(v(1, scaled), "0.050");
-        assert_eq!(v(3000, scaled), "3.000");
+        assert_eq!(v(60, scaled), "2");
+        assert_eq!(v(50, scaled), "1");
+        assert_eq!(v(1, scaled), "1");
+        assert_eq!(v(3000, scaled), "60");
     }
 }
