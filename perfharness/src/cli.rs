@@ -41,6 +41,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace (from
+    /// RUST_LOG's level, warn by default). The same switch as emulator's
+    /// and mock-vanta's.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Fewer log lines: -q errors only, -qq none.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
 }
 
 /// Entry point of the binary: parses arguments, runs, and maps the outcome
@@ -58,7 +66,11 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_tracing();
+    init_tracing(log_level(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        cli.verbose,
+        cli.quiet,
+    ));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,13 +106,34 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-fn init_tracing() {
-    let level = match std::env::var("PERFHARNESS_LOG").ok().as_deref() {
-        Some("debug") => tracing::Level::DEBUG,
-        Some("info") => tracing::Level::INFO,
-        Some("trace") => tracing::Level::TRACE,
-        _ => tracing::Level::WARN,
-    };
+/// The log level of every binary of the workspace (perfharness, emulator,
+/// mock-vanta): RUST_LOG's level (`error`, `warn`, `info`, `debug`,
+/// `trace` or `off`; of `target=level` directives the most verbose one),
+/// `warn` without it, raised one step by each `-v` and lowered by each
+/// `-q`. `None` is off.
+pub fn log_level(rust_log: Option<&str>, verbose: u8, quiet: u8) -> Option<tracing::Level> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let rank = |s: &str| LEVELS.iter().position(|l| l.eq_ignore_ascii_case(s.trim()));
+    let base = rust_log
+        .and_then(|v| {
+            v.split(',')
+                .filter_map(|d| rank(d.rsplit('=').next().unwrap_or(d)))
+                .max()
+        })
+        .unwrap_or(2);
+    let r = (base + usize::from(verbose)).saturating_sub(usize::from(quiet));
+    match r.min(5) {
+        0 => None,
+        1 => Some(tracing::Level::ERROR),
+        2 => Some(tracing::Level::WARN),
+        3 => Some(tracing::Level::INFO),
+        4 => Some(tracing::Level::DEBUG),
+        _ => Some(tracing::Level::TRACE),
+    }
+}
+
+fn init_tracing(level: Option<tracing::Level>) {
+    let Some(level) = level else { return };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
@@ -120,5 +153,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Power(a) => crate::commands::power::run(a).await,
         Command::Gate(a) => crate::commands::gate::run(a).await,
         Command::Compare(a) => crate::commands::compare::run(a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_level;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_then_v_and_q() {
+        assert_eq!(log_level(None, 0, 0), Some(Level::WARN));
+        assert_eq!(log_level(None, 1, 0), Some(Level::INFO));
+        assert_eq!(log_level(None, 9, 0), Some(Level::TRACE));
+        assert_eq!(log_level(None, 0, 1), Some(Level::ERROR));
+        assert_eq!(log_level(None, 0, 2), None);
+        assert_eq!(log_level(Some("debug"), 0, 0), Some(Level::DEBUG));
+        assert_eq!(
+            log_level(Some("hyper=warn,perfharness=trace"), 0, 1),
+            Some(Level::DEBUG)
+        );
+        assert_eq!(log_level(Some("OFF"), 1, 0), Some(Level::ERROR));
+        assert_eq!(log_level(Some("nonsense"), 0, 0), Some(Level::WARN));
     }
 }
