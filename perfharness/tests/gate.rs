@@ -193,6 +193,15 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
         read_json(&dir.path().join("run1/gate.json"))["verdict"],
         "pass"
     );
+    // The page: the verdict and each tier's change first, then the same
+    // table, then the rounds of both functions overlaid.
+    let html = std::fs::read_to_string(dir.path().join("run1/report.html")).unwrap();
+    let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s} missing"));
+    assert!(at("<dd>PASS</dd>") < at("<table"), "headline first");
+    assert!(at("init instructions</dt>") < at("<table") && at("wall (ratio)</dt>") < at("<table"));
+    assert!(html.contains("init / reference (median of rounds)"));
+    assert!(html.contains(&format!("{SUBJECT} (n=")) && html.contains(&format!("{REFERENCE} (n=")));
+    assert!(!html.contains("<script") && html.matches("<svg").count() == 3);
     emu.shutdown().await;
 
     // Calibration: instructions per iteration of the fixture's init loop.

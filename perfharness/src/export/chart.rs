@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::page::esc;
 
-const W: f64 = 600.0;
+const W: f64 = 580.0;
 const H: f64 = 280.0;
 const ML: f64 = 58.0;
 const MR: f64 = 58.0;

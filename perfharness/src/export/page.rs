@@ -30,7 +30,7 @@ const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;m
 h1{font-size:24px;margin:0 0 4px 0}h2{font-size:18px;margin:1.4em 0 0.4em 0}h3{font-size:15px}\
 .meta{color:#555;margin:0 0 1em 0}\
 table{border-collapse:collapse;margin:0.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
-td:first-child,th:first-child{text-align:left}th{background:#f3f5f8}\
+td:first-child,th:first-child,td.t{text-align:left}th{background:#f3f5f8}\
 .PASS{color:#070;font-weight:bold}.FAIL{color:#b00;font-weight:bold}.NODATA,.UNDECIDED{color:#a60;font-weight:bold}\
 .warn{color:#b00}.note{color:#555}\
 .headline{display:flex;flex-wrap:wrap;gap:12px;margin:1em 0;padding:0}\
@@ -74,7 +74,13 @@ fn verdict_class(cell: &str) -> Option<String> {
         .then(|| cell.replace(' ', ""))
 }
 
-/// A table of text cells (escaped here); a verdict word gets its colour.
+/// Whether a cell reads as a figure (right-aligned) rather than text.
+fn is_figure(cell: &str) -> bool {
+    cell.starts_with(|c: char| c.is_ascii_digit() || "+-$".contains(c)) || cell == "n/a"
+}
+
+/// A table of text cells (escaped here): figures right-aligned, text and
+/// the first column left-aligned, a verdict word in its colour.
 pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let mut o = String::from("<table><tr>");
     for h in header {
@@ -87,7 +93,8 @@ pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
             let cell = cell.as_ref();
             match verdict_class(cell) {
                 Some(c) => o.push_str(&format!("<td class=\"{c}\">{cell}</td>")),
-                None => o.push_str(&format!("<td>{}</td>", esc(cell))),
+                None if is_figure(cell) => o.push_str(&format!("<td>{}</td>", esc(cell))),
+                None => o.push_str(&format!("<td class=\"t\">{}</td>", esc(cell))),
             }
         }
         o.push_str("</tr>");
@@ -159,10 +166,15 @@ mod tests {
         assert_eq!(esc("a<b>&\"c'\u{7}"), "a&lt;b&gt;&amp;&quot;c&#39; ");
         let t = table(&["k", "v"], &[vec!["<x>", "PASS"], vec!["y", "NO DATA"]]);
         assert!(
-            t.contains("<td>&lt;x&gt;</td><td class=\"PASS\">PASS</td>"),
+            t.contains("<td class=\"t\">&lt;x&gt;</td><td class=\"PASS\">PASS</td>"),
             "{t}"
         );
         assert!(t.contains("class=\"NODATA\""), "{t}");
+        let u = table(&["k", "v"], &[vec!["a", "-2.5"], vec!["b", "n/a"]]);
+        assert!(
+            u.contains("<td>-2.5</td>") && u.contains("<td>n/a</td>"),
+            "{u}"
+        );
         let page = document("T & t", "m", &[("first".into(), "1 ms".into())], "<p>b</p>");
         assert!(page.starts_with("<!DOCTYPE html>\n") && page.ends_with("</html>\n"));
         let (cards, body) = (
