@@ -240,9 +240,10 @@ pub fn headline(r: &RunReport) -> Vec<(&'static str, String)> {
         h.push(("a cold call costs", format!("{x:.1} warm calls")));
     }
     if let Some(w) = dist("warm.duration_ms") {
+        let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{} ms", fmt_num(v)));
         h.push((
             "warm duration",
-            format!("p50 {} ms, p99 {} ms", fmt_opt(w.p50), fmt_opt(w.p99)),
+            format!("p50 {}, p99 {}", ms(w.p50), ms(w.p99)),
         ));
     }
     if let Some(m) = dist("memory.max_used_mb") {
