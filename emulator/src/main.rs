@@ -19,6 +19,13 @@ use emulator::{Credentials, Emulator, EmulatorConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace (from
+    /// RUST_LOG's level, warn by default).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Fewer log lines: -q errors only, -qq none.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    quiet: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +160,31 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 /// A mistake on the command line: reported on one line, exit status 2.
 struct Usage(String);
 
+/// The log level, the same rule as perfharness's (`perfharness::cli::log_level`):
+/// RUST_LOG's level (`error`, `warn`, `info`, `debug`, `trace` or `off`;
+/// of `target=level` directives the most verbose one), `warn` without it,
+/// raised one step by each `-v` and lowered by each `-q`. `None` is off.
+fn log_level(rust_log: Option<&str>, verbose: u8, quiet: u8) -> Option<tracing::Level> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let rank = |s: &str| LEVELS.iter().position(|l| l.eq_ignore_ascii_case(s.trim()));
+    let base = rust_log
+        .and_then(|v| {
+            v.split(',')
+                .filter_map(|d| rank(d.rsplit('=').next().unwrap_or(d)))
+                .max()
+        })
+        .unwrap_or(2);
+    let r = (base + usize::from(verbose)).saturating_sub(usize::from(quiet));
+    match r.min(5) {
+        0 => None,
+        1 => Some(tracing::Level::ERROR),
+        2 => Some(tracing::Level::WARN),
+        3 => Some(tracing::Level::INFO),
+        4 => Some(tracing::Level::DEBUG),
+        _ => Some(tracing::Level::TRACE),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -174,6 +206,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let level = log_level(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        cli.verbose,
+        cli.quiet,
+    );
     let Command::Serve(args) = cli.command;
     let tuning = LambdaTuning {
         async_time_scale: args.async_time_scale,
@@ -192,11 +229,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .init();
+    if let Some(level) = level {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .with_ansi(false)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,6 +18,13 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace (from
+    /// RUST_LOG's level, warn by default).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Fewer log lines: -q errors only, -qq none.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    quiet: u8,
 }
 
 #[derive(Subcommand)]
@@ -149,9 +156,10 @@ struct ServeArgs {
     /// How long a `slow` fault stalls the body, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     slow_ms: u64,
-    /// Log level on stderr: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
-    log_level: tracing::Level,
+    /// Log level on stderr: error, warn, info, debug or trace [default:
+    /// RUST_LOG's level, warn without it, moved by -v/-q].
+    #[arg(long)]
+    log_level: Option<tracing::Level>,
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -272,6 +280,31 @@ async fn wait_for_stop_signal() {
     }
 }
 
+/// The log level, the same rule as perfharness's (`perfharness::cli::log_level`):
+/// RUST_LOG's level (`error`, `warn`, `info`, `debug`, `trace` or `off`;
+/// of `target=level` directives the most verbose one), `warn` without it,
+/// raised one step by each `-v` and lowered by each `-q`. `None` is off.
+fn log_level(rust_log: Option<&str>, verbose: u8, quiet: u8) -> Option<tracing::Level> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let rank = |s: &str| LEVELS.iter().position(|l| l.eq_ignore_ascii_case(s.trim()));
+    let base = rust_log
+        .and_then(|v| {
+            v.split(',')
+                .filter_map(|d| rank(d.rsplit('=').next().unwrap_or(d)))
+                .max()
+        })
+        .unwrap_or(2);
+    let r = (base + usize::from(verbose)).saturating_sub(usize::from(quiet));
+    match r.min(5) {
+        0 => None,
+        1 => Some(tracing::Level::ERROR),
+        2 => Some(tracing::Level::WARN),
+        3 => Some(tracing::Level::INFO),
+        4 => Some(tracing::Level::DEBUG),
+        _ => Some(tracing::Level::TRACE),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -287,6 +320,7 @@ fn main() -> ExitCode {
             return usage_error(format_args!("{line} (see mock-vanta --help)"));
         }
     };
+    let (verbose, quiet) = (cli.verbose, cli.quiet);
     match cli.command {
         Command::ExpectedStats(data) => match mock_vanta::try_expected_stats(&data.config()) {
             Ok(stats) => {
@@ -296,11 +330,18 @@ fn main() -> ExitCode {
             Err(e) => usage_error(e),
         },
         Command::Serve(args) => {
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_max_level(args.log_level)
-                .with_ansi(false)
-                .init();
+            let level = args.log_level.or(log_level(
+                std::env::var("RUST_LOG").ok().as_deref(),
+                verbose,
+                quiet,
+            ));
+            if let Some(level) = level {
+                tracing_subscriber::fmt()
+                    .with_writer(std::io::stderr)
+                    .with_max_level(level)
+                    .with_ansi(false)
+                    .init();
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
