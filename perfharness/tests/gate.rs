@@ -1,6 +1,6 @@
 //! The init gate end to end against the emulator, both tiers: a baseline
 //! is recorded, an unchanged function passes both, init work worth +1 % of
-//! the init's instructions fails the instruction tier, a 5 ms init wait
+//! the init's instructions fails the instruction tier, a 15 ms init wait
 //! fails the wall tier (and passes the instruction tier), a missing
 //! Valgrind is an error, and too few valid samples is exit 2. The emulator's
 //! fixture stands in for the function (with `FIXTURE_INIT_SPIN_ITERS` and
@@ -125,8 +125,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 /// The wall tier's limit in these tests: 16 rounds of best-of-2 on a loaded
 /// 2-core CI machine give a wide interval, so the unchanged case gets a
-/// limit its interval stays under; a 5 ms wait on the fixture's ~2 ms init
-/// moves the ratio some 3.5-fold, whose interval still lies wholly above it.
+/// limit its interval stays under; a 15 ms wait on the fixture's ~2-3 ms init
+/// moves the ratio some 6-fold, whose interval lies wholly above it even
+/// under load (a 5 ms wait gave intervals such as [+85 %, +215 %] on a
+/// 2-core machine running four builds: undecided, not a miss).
 const WALL_LIMIT: &str = "100%";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,8 +260,8 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
         .unwrap()
         .contains("FAIL"));
 
-    // A 5 ms init wait: the wall tier fails, the instruction tier passes.
-    let emu = emulator_with(&[("FIXTURE_INIT_SLEEP_MS", "5")], &[]).await;
+    // A 15 ms init wait: the wall tier fails, the instruction tier passes.
+    let emu = emulator_with(&[("FIXTURE_INIT_SLEEP_MS", "15")], &[]).await;
     let args = counting(&["--max-regression", WALL_LIMIT]).await;
     let (code, err) = gate_decided(
         &emu.endpoint_url(),
@@ -271,11 +273,11 @@ async fn both_tiers_pass_unchanged_and_each_catches_its_regression() {
     emu.shutdown().await;
     let report = read_json(&dir.path().join("run3/report.json"));
     let c = &report["comparison"];
-    assert_eq!(code, 1, "a 5 ms init wait passed the gate: {err}\n{c:#}");
+    assert_eq!(code, 1, "a 15 ms init wait passed the gate: {err}\n{c:#}");
     assert_eq!(c["wall"]["verdict"], "fail", "{c:#}");
     assert!(c["wall"]["low"].as_f64().unwrap() > 1.0, "{c:#}");
     assert_eq!(c["instructions"]["verdict"], "pass", "{c:#}");
-    assert!(report["function"]["figures"]["p50_ms"].as_f64().unwrap() >= 5.0);
+    assert!(report["function"]["figures"]["p50_ms"].as_f64().unwrap() >= 15.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
