@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
+use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, S3Result};
@@ -47,6 +47,25 @@ struct LocalAuth;
 impl S3Auth for LocalAuth {
     async fn get_secret_key(&self, _access_key: &str) -> S3Result<SecretKey> {
         Ok(SecretKey::from(LOCAL_SECRET_KEY))
+    }
+}
+
+/// The one key pair of `--credentials`. Another key id is 403
+/// `InvalidAccessKeyId`, as on S3 (`s3s`'s `SimpleAuth` answers
+/// `NotSignedUp`); a wrong secret `SignatureDoesNotMatch`.
+struct CheckedAuth(Credentials);
+
+#[async_trait::async_trait]
+impl S3Auth for CheckedAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        if access_key == self.0.access_key_id {
+            Ok(SecretKey::from(self.0.secret_access_key.clone()))
+        } else {
+            Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            ))
+        }
     }
 }
 
@@ -97,10 +116,7 @@ impl S3Frontend {
         let store = store::Store::new(root).map_err(state_err)?;
         let mut builder = S3ServiceBuilder::new(store);
         match credentials {
-            Some(c) => builder.set_auth(SimpleAuth::from_single(
-                c.access_key_id.clone(),
-                SecretKey::from(c.secret_access_key.clone()),
-            )),
+            Some(c) => builder.set_auth(CheckedAuth(c.clone())),
             None => builder.set_auth(LocalAuth),
         }
         builder.set_host(LocalHost);
