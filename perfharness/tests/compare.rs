@@ -12,7 +12,6 @@ mod support;
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use clap::Parser;
 
@@ -303,47 +302,6 @@ async fn ratio_targets_decide_the_exit_status_and_configurations_come_back() {
     emu.shutdown().await;
 }
 
-/// Runs the real binary with `args`, sends `signal` once a forced cold
-/// start is under way (the nonce is on `s`'s function), and returns its
-/// exit code and stderr.
-async fn signalled(
-    args: &[&str],
-    signal: &str,
-    s: &perfharness::aws::session::Session,
-) -> (Option<i32>, String) {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfharness"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while !support::current_env(s)
-        .await
-        .contains_key("PERFHARNESS_COLD_NONCE")
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(90),
-            "the run never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let kill = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_exits_130_with_every_configuration_restored() {
     let emu = emulator().await;
@@ -384,7 +342,10 @@ async fn a_signal_exits_130_with_every_configuration_restored() {
             run_dir,
         ];
         argv.extend(extra);
-        let (code, stderr) = signalled(&argv, signal, &fast).await;
+        let (code, stderr) = support::signalled(&argv, signal, &fast, |env, _| {
+            env.contains_key("PERFHARNESS_COLD_NONCE")
+        })
+        .await;
         assert_eq!(code, Some(130), "SIG{signal}: {stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
         for (s, env) in [&slow, &fast].into_iter().zip(&env_before) {

@@ -274,3 +274,48 @@ pub async fn proxy(upstream: &str) -> Proxy {
     });
     Proxy { url, faults }
 }
+
+/// Runs the real binary with `args`, sends `signal` once `started` holds,
+/// and returns its exit code and stderr.
+pub async fn signalled(
+    args: &[&str],
+    signal: &str,
+    s: &Session,
+    started: impl Fn(&BTreeMap<String, String>, i32) -> bool,
+) -> (Option<i32>, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfharness"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let c = perfharness::aws::control::get_configuration(s)
+            .await
+            .unwrap();
+        let env = perfharness::aws::control::environment_of(&c);
+        if started(&env, c.memory_size().unwrap_or(0)) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kill = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
