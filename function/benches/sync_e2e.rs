@@ -8,7 +8,11 @@
 //! same concurrency (one pager per endpoint, pages of 100) and discards every
 //! record unread (only the cursor is decoded, from `pageInfo`, and the
 //! records counted by their `"id":` keys), so no sync on this machine could
-//! be faster. The sync is reported as a fraction of it.
+//! be faster. The sync is reported as a fraction of it. Between the two, a
+//! pass that also decodes every record as the sync does and drops it: what
+//! JSON decoding alone costs, before Arrow, Parquet and S3. The CPU time of
+//! the function and of this process (mock-vanta, the emulator) shows where
+//! the two cores went.
 //!
 //! `cargo bench -p vanta-vuln-sync --bench sync_e2e`
 //! (SYNC_BENCH_VULNS="100000,1000000" to change the sizes;
@@ -26,7 +30,8 @@ use local_stack::{LocalStack, BUCKET};
 use runtime_api::{cpu_seconds, lambda_command, vm_hwm_kib, RuntimeApi};
 use serde_json::Value;
 use vanta_vuln_sync::config::{Credentials, Secret};
-use vanta_vuln_sync::vanta::{ClientOptions, Endpoint, VantaClient};
+use vanta_vuln_sync::vanta::model::{Remediation, Vulnerability, VulnerableAsset};
+use vanta_vuln_sync::vanta::{ClientOptions, Endpoint, RawPage, VantaClient};
 
 /// Records in a page body without decoding them: each record has one
 /// `"id":` key and nothing in the mock's records but the record itself has
@@ -35,11 +40,35 @@ fn count_records(body: &[u8]) -> u64 {
     body.windows(5).filter(|w| w == b"\"id\":").count() as u64
 }
 
-/// Pages all three endpoints concurrently, discarding the records; returns
-/// the seconds taken and the records paged.
-async fn fetch_only(stack: &LocalStack) -> (f64, u64) {
+/// CPU time of the calling thread, in seconds.
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// Decodes a page's records as the sync does (strings borrowed from the
+/// body), discarding them; returns how many there were.
+fn decode_records(endpoint: Endpoint, page: &RawPage) -> u64 {
+    let n = match endpoint {
+        Endpoint::Vulnerabilities => page.decode::<Vulnerability>().map(|p| p.data.len()),
+        Endpoint::Remediations => page.decode::<Remediation>().map(|p| p.data.len()),
+        Endpoint::VulnerableAssets => page.decode::<VulnerableAsset>().map(|p| p.data.len()),
+    };
+    n.expect("a page that decodes") as u64
+}
+
+/// One pass over the three endpoints, paged concurrently as the sync pages
+/// them. `decode`: each page's records are decoded as the sync decodes them
+/// (then dropped); otherwise they are only counted. Returns the seconds
+/// taken, the records paged and the CPU seconds spent decoding.
+async fn fetch_pass(base_url: String, decode: bool) -> (f64, u64, f64) {
     let mut options = ClientOptions::new(
-        stack.vanta.base_url(),
+        base_url,
         Credentials {
             client_id: "vci_mock".into(),
             client_secret: Secret::new("vcs_mock"),
@@ -57,38 +86,122 @@ async fn fetch_only(stack: &LocalStack) -> (f64, u64) {
     .map(|endpoint| {
         let client = client.clone();
         tokio::spawn(async move {
-            let (mut cursor, mut records) = (None::<String>, 0u64);
+            let (mut cursor, mut records, mut cpu) = (None::<String>, 0u64, 0.0);
             loop {
                 let page = client
                     .fetch_raw_page_by(endpoint, cursor.as_deref(), None)
                     .await
                     .expect("fetch a page");
-                records += count_records(&page.body);
+                if decode {
+                    let t0 = thread_cpu();
+                    records += decode_records(endpoint, &page);
+                    cpu += thread_cpu() - t0;
+                } else {
+                    records += count_records(&page.body);
+                }
                 if !page.has_next_page {
-                    return records;
+                    return (records, cpu);
                 }
                 cursor = page.end_cursor;
             }
         })
     })
     .collect();
-    let mut records = 0;
+    let (mut records, mut cpu) = (0, 0.0);
     for p in pagers {
-        records += p.await.expect("pager");
+        let (r, c) = p.await.expect("pager");
+        records += r;
+        cpu += c;
     }
-    (started.elapsed().as_secs_f64(), records)
+    (started.elapsed().as_secs_f64(), records, cpu)
 }
 
-/// The fetch-only limit then the sync, on one stack: (sync records/s, sync
-/// seconds, peak RSS KiB, the sync's result, fetch-only records/s).
-async fn run(vulns: u64, rems: u64, assets: u64) -> (f64, f64, u64, Value, f64) {
+/// The first two CPUs this process may run on, when it has two or more
+/// and pinning is not turned off (`SYNC_BENCH_PIN=0`): the servers' and the
+/// function's.
+fn cpus() -> Option<(usize, usize)> {
+    if std::env::var("SYNC_BENCH_PIN").as_deref() == Ok("0") {
+        return None;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set for the call to fill.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } == 0;
+    // SAFETY: CPU_ISSET reads the set filled above.
+    let mut mine =
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| ok && unsafe { libc::CPU_ISSET(c, &set) });
+    Some((mine.next()?, mine.next()?))
+}
+
+/// Pins the calling thread (and the threads it starts afterwards) to `cpu`.
+fn pin(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A fetch pass run as a client of its own, on the function's CPU when
+/// pinned (a thread with a single-threaded runtime), as the sync runs.
+fn client_pass(base_url: String, decode: bool, cpu: Option<usize>) -> (f64, u64, f64) {
+    std::thread::spawn(move || {
+        if let Some(cpu) = cpu {
+            pin(cpu).expect("pin the client");
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(fetch_pass(base_url, decode))
+    })
+    .join()
+    .expect("the client pass")
+}
+
+/// What one size measured.
+struct Figures {
+    /// The sync's records per second, its seconds and peak RSS (KiB).
+    rate: f64,
+    secs: f64,
+    hwm: u64,
+    /// The function's CPU seconds.
+    cpu: f64,
+    /// CPU seconds of this process (mock-vanta, the emulator, the Runtime
+    /// API) while the sync ran.
+    servers_cpu: f64,
+    /// The sync's answer.
+    result: Value,
+    /// Fetch-only: records per second and this process's CPU seconds.
+    limit: f64,
+    limit_cpu: f64,
+    /// Fetch and decode: records per second and the CPU seconds decoding.
+    decoded: f64,
+    decode_cpu: f64,
+}
+
+/// The fetch-only limit, a pass that also decodes, then the sync, on one
+/// stack.
+async fn run(vulns: u64, rems: u64, assets: u64, function_cpu: Option<usize>) -> Figures {
     let stack = LocalStack::start(vulns, rems, assets).await;
-    let (limit_secs, paged) = fetch_only(&stack).await;
+    let me = std::process::id();
+    let cpu0 = cpu_seconds(me).unwrap_or(0.0);
+    let base = stack.vanta.base_url();
+    let (limit_secs, paged, _) =
+        tokio::task::block_in_place(|| client_pass(base.clone(), false, function_cpu));
+    let limit_cpu = cpu_seconds(me).unwrap_or(0.0) - cpu0;
     assert_eq!(
         paged,
         vulns + rems + assets,
         "fetch-only paged every record"
     );
+    let (decoded_secs, decoded, decode_cpu) =
+        tokio::task::block_in_place(|| client_pass(base, true, function_cpu));
+    assert_eq!(decoded, paged, "the decoding pass read every record");
     let deadline = chrono::Utc::now().timestamp_millis() as u64 + 900_000;
     let api = RuntimeApi::start("{}".into(), deadline).await;
     let binary = std::env::var_os("SYNC_BENCH_BINARY")
@@ -97,6 +210,14 @@ async fn run(vulns: u64, rems: u64, assets: u64) -> (f64, f64, u64, Value, f64) 
     let binary = binary.as_path();
     let mut cmd = lambda_command(binary, &api.addr);
     stack.configure(&mut cmd, "bench");
+    if let Some(cpu) = function_cpu {
+        // SAFETY: the closure only calls sched_setaffinity, which is
+        // async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || pin(cpu));
+        }
+    }
+    let cpu1 = cpu_seconds(me).unwrap_or(0.0);
     let mut child = cmd.spawn().expect("spawn function");
     let pid = child.id().unwrap();
     let ok = api
@@ -105,6 +226,7 @@ async fn run(vulns: u64, rems: u64, assets: u64) -> (f64, f64, u64, Value, f64) 
     assert!(ok, "the function did not answer");
     let hwm = vm_hwm_kib(pid).unwrap_or(0);
     let cpu = cpu_seconds(pid).unwrap_or(0.0);
+    let servers_cpu = cpu_seconds(me).unwrap_or(0.0) - cpu1;
     let (secs, body, error) = {
         let o = api.observed.lock().unwrap();
         (
@@ -140,19 +262,45 @@ async fn run(vulns: u64, rems: u64, assets: u64) -> (f64, f64, u64, Value, f64) 
             sizes.push(o.size().unwrap_or(0) / 1024);
         }
     }
-    println!("  part files (KiB): {sizes:?}; the function's CPU time: {cpu:.2} s");
+    println!("  part files (KiB): {sizes:?}");
     stack.shutdown().await;
-    (
-        records as f64 / secs,
+    Figures {
+        rate: records as f64 / secs,
         secs,
         hwm,
+        cpu,
+        servers_cpu,
         result,
-        paged as f64 / limit_secs,
-    )
+        limit: paged as f64 / limit_secs,
+        limit_cpu,
+        decoded: decoded as f64 / decoded_secs,
+        decode_cpu,
+    }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Vanta and S3 are other machines for the deployed function: with two
+    // CPUs or more, the servers (mock-vanta, the emulator) get one and the
+    // function (and the fetch passes' client) another, so neither's CPU
+    // time slows the other down.
+    let cpus = cpus();
+    if let Some((servers, _)) = cpus {
+        pin(servers).expect("pin the servers");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(bench(cpus));
+}
+
+async fn bench(cpus: Option<(usize, usize)>) {
+    match cpus {
+        Some((servers, function)) => println!(
+            "servers (mock-vanta, the emulator) on CPU {servers}; the function and the fetch passes' client on CPU {function} (SYNC_BENCH_PIN=0 to share)"
+        ),
+        None => println!("not pinned: the servers, the function and the client share every CPU"),
+    }
     let sizes: Vec<u64> = std::env::var("SYNC_BENCH_VULNS")
         .unwrap_or_else(|_| "100000,1000000".into())
         .split(',')
@@ -160,15 +308,26 @@ async fn main() {
         .collect();
     let mut base_rss = None;
     for vulns in sizes {
-        let (rate, secs, hwm, result, limit) = run(vulns, 50_000, 10_000).await;
-        let mib = hwm as f64 / 1024.0;
+        let f = run(vulns, 50_000, 10_000, cpus.map(|c| c.1)).await;
+        let mib = f.hwm as f64 / 1024.0;
         println!(
-            "sync {vulns} vulns + 50000 remediations + 10000 assets: {secs:.2} s, {rate:.0} records/s, peak RSS {mib:.1} MiB, pages {}, retries {}",
-            result["pages"], result["retries"]
+            "sync {vulns} vulns + 50000 remediations + 10000 assets: {:.2} s, {:.0} records/s, peak RSS {mib:.1} MiB, pages {}, retries {}",
+            f.secs, f.rate, f.result["pages"], f.result["retries"]
         );
         println!(
-            "  fetch-only limit {limit:.0} records/s; the sync runs at {:.1}% of it (goal: 70%)",
-            rate / limit * 100.0
+            "  fetch-only limit {:.0} records/s; the sync runs at {:.1}% of it (goal: 70%)",
+            f.limit,
+            f.rate / f.limit * 100.0
+        );
+        println!(
+            "  fetch and decode (no Arrow, Parquet or S3): {:.0} records/s, {:.1}% of the limit; decoding took {:.2} s of CPU",
+            f.decoded,
+            f.decoded / f.limit * 100.0,
+            f.decode_cpu
+        );
+        println!(
+            "  CPU: the function {:.2} s; mock-vanta, the emulator and the Runtime API {:.2} s during the sync, mock-vanta and the client {:.2} s during the fetch-only pass",
+            f.cpu, f.servers_cpu, f.limit_cpu
         );
         match base_rss {
             None => base_rss = Some(mib),
