@@ -56,7 +56,7 @@ pub struct VulnerabilityStats {
 
 impl VulnerabilityStats {
     /// Counts one vulnerability as of `as_of`.
-    pub fn add(&mut self, v: &Vulnerability, as_of: DateTime<Utc>) {
+    pub fn add(&mut self, v: &Vulnerability<'_>, as_of: DateTime<Utc>) {
         self.total += 1;
         let open = v.deactivate_metadata.is_none();
         if let Some(sev) = &v.severity {
@@ -113,7 +113,7 @@ pub struct AssetStats {
 
 impl AssetStats {
     /// Counts one asset.
-    pub fn add(&mut self, a: &VulnerableAsset) {
+    pub fn add(&mut self, a: &VulnerableAsset<'_>) {
         self.total += 1;
         if let Some(t) = &a.asset_type {
             bump(&mut self.by_asset_type, t);
@@ -139,7 +139,7 @@ pub struct RemediationStats {
 
 impl RemediationStats {
     /// Counts one remediation.
-    pub fn add(&mut self, r: &Remediation) {
+    pub fn add(&mut self, r: &Remediation<'_>) {
         self.total += 1;
         let Some(done) = r.remediation_date else {
             return;
@@ -155,12 +155,13 @@ impl RemediationStats {
         if let (Some(sev), Some(detected)) = (&r.severity, r.detected_date) {
             let ms = done.timestamp_millis() - detected.timestamp_millis();
             let days = ms.div_euclid(DAY_MS).max(0);
-            *self
-                .days
-                .entry(sev.clone())
-                .or_default()
-                .entry(days)
-                .or_default() += 1;
+            // The key is copied only the first time a severity is seen.
+            if !self.days.contains_key(&**sev) {
+                self.days.insert(sev.to_string(), BTreeMap::new());
+            }
+            if let Some(by_days) = self.days.get_mut(&**sev) {
+                *by_days.entry(days).or_default() += 1;
+            }
         }
     }
 
@@ -298,8 +299,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn vuln(sev: &str, due: Option<&str>, deactivated: bool) -> Vulnerability {
-        serde_json::from_value(json!({
+    fn vuln(sev: &str, due: Option<&str>, deactivated: bool) -> Vulnerability<'static> {
+        Vulnerability::deserialize(json!({
             "id": "v", "severity": sev, "integrationId": "github", "isFixable": true,
             "remediateByDate": due,
             "deactivateMetadata": if deactivated { json!({"deactivatedBy": "x"}) } else { Value::Null },
@@ -354,12 +355,12 @@ mod tests {
             ("2026-01-05T00:00:00Z", "2026-01-01T00:00:00Z", None),
         ] {
             r.add(
-                &serde_json::from_value(json!({"id": "r", "severity": "HIGH",
+                &Remediation::deserialize(json!({"id": "r", "severity": "HIGH",
                     "detectedDate": det, "remediationDate": done, "slaDeadlineDate": sla}))
                 .unwrap(),
             );
         }
-        r.add(&serde_json::from_value(json!({"id": "n", "severity": "HIGH"})).unwrap());
+        r.add(&Remediation::deserialize(json!({"id": "n", "severity": "HIGH"})).unwrap());
         assert_eq!((r.total, r.remediated, r.on_time, r.late), (5, 4, 1, 1));
         let doc = SyncStats {
             remediations: r,

@@ -5,35 +5,42 @@
 use super::*;
 
 /// A record type the engine syncs: its endpoint, schema and statistics.
-pub trait SyncRecord: ParquetRecord + DeserializeOwned + Send + Sync + 'static {
+/// Implemented on the `'static` record type; a page decodes into
+/// [`SyncRecord::Row`]s that borrow their strings from the page's body.
+pub trait SyncRecord: ParquetRecord + Send + Sync + 'static {
+    /// The record as decoded from a page body that lives for `'a`.
+    type Row<'a>: Deserialize<'a> + ParquetRecord + Send + Sync;
     /// Its accumulator.
     type Stats: Default + Clone + Send + Sync + 'static;
     /// Where it is listed.
     const ENDPOINT: Endpoint;
     /// Counts one record.
-    fn count(stats: &mut Self::Stats, record: &Self, as_of: DateTime<Utc>);
+    fn count(stats: &mut Self::Stats, record: &Self::Row<'_>, as_of: DateTime<Utc>);
 }
 
-impl SyncRecord for Vulnerability {
+impl SyncRecord for Vulnerability<'static> {
+    type Row<'a> = Vulnerability<'a>;
     type Stats = VulnerabilityStats;
     const ENDPOINT: Endpoint = Endpoint::Vulnerabilities;
-    fn count(stats: &mut Self::Stats, record: &Self, as_of: DateTime<Utc>) {
+    fn count(stats: &mut Self::Stats, record: &Vulnerability<'_>, as_of: DateTime<Utc>) {
         stats.add(record, as_of);
     }
 }
 
-impl SyncRecord for Remediation {
+impl SyncRecord for Remediation<'static> {
+    type Row<'a> = Remediation<'a>;
     type Stats = RemediationStats;
     const ENDPOINT: Endpoint = Endpoint::Remediations;
-    fn count(stats: &mut Self::Stats, record: &Self, _: DateTime<Utc>) {
+    fn count(stats: &mut Self::Stats, record: &Remediation<'_>, _: DateTime<Utc>) {
         stats.add(record);
     }
 }
 
-impl SyncRecord for VulnerableAsset {
+impl SyncRecord for VulnerableAsset<'static> {
+    type Row<'a> = VulnerableAsset<'a>;
     type Stats = AssetStats;
     const ENDPOINT: Endpoint = Endpoint::VulnerableAssets;
-    fn count(stats: &mut Self::Stats, record: &Self, _: DateTime<Utc>) {
+    fn count(stats: &mut Self::Stats, record: &VulnerableAsset<'_>, _: DateTime<Utc>) {
         stats.add(record);
     }
 }
@@ -66,9 +73,7 @@ impl OpenPart {
         batch: &arrow_array::RecordBatch,
         dataset: &'static str,
     ) -> Result<(), SyncError> {
-        self.writer
-            .write(batch)
-            .map_err(|e| parquet_error(dataset, e))?;
+        cpu_bound(|| self.writer.write(batch)).map_err(|e| parquet_error(dataset, e))?;
         let out = self.writer.take_output();
         if !out.is_empty() {
             self.upload.write(out).await?;
@@ -118,29 +123,30 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// Decodes a page's records (`Ok(Err)`: a malformed body). A panic while
 /// decoding fails the stream like any other error (the other streams are
 /// told to stop, the open upload is aborted) with its message.
-fn decode<R: SyncRecord>(
+fn decode<'a, R: SyncRecord>(
     dataset: &str,
-    raw: &RawPage,
-) -> Result<Result<Page<R>, String>, SyncError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| raw.decode::<R>())).map_err(|p| {
-        SyncError::Internal(format!(
-            "decoding a {dataset} page failed: it panicked: {}",
-            panic_message(p)
-        ))
-    })
+    raw: &'a RawPage,
+) -> Result<Result<Page<R::Row<'a>>, String>, SyncError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| raw.decode::<R::Row<'a>>())).map_err(
+        |p| {
+            SyncError::Internal(format!(
+                "decoding a {dataset} page failed: it panicked: {}",
+                panic_message(p)
+            ))
+        },
+    )
 }
 
 /// A page whose cursor was read but whose records did not decode (a body
 /// cut or garbled in its records): fetched again from the same cursor with
-/// the client's retries, as a page that fails to decode in the client is.
-/// The pages after it were asked for with its cursor, so the new copy must
-/// carry the same one.
+/// the client's retries, each answer checked to decode. The pages after it
+/// were asked for with its cursor, so the new copy must carry the same one.
 async fn refetch<R: SyncRecord>(
     ctx: &StreamCtx,
     state: &StreamState<R::Stats>,
     raw: &RawPage,
     what: &str,
-) -> Result<Result<Page<R>, VantaError>, SyncError> {
+) -> Result<Result<RawPage, VantaError>, SyncError> {
     tracing::warn!(
         endpoint = R::ENDPOINT.path(),
         error = what,
@@ -149,7 +155,12 @@ async fn refetch<R: SyncRecord>(
     ctx.vanta.note_retry();
     let page = match ctx
         .vanta
-        .fetch_page_by::<R>(R::ENDPOINT, state.cursor.as_deref(), ctx.first_page_by)
+        .fetch_checked_page_by(
+            R::ENDPOINT,
+            state.cursor.as_deref(),
+            ctx.first_page_by,
+            |page| page.decode::<R::Row<'_>>().map(drop),
+        )
         .await
     {
         Ok(page) => page,
@@ -170,6 +181,23 @@ async fn refetch<R: SyncRecord>(
 /// What an invocation keeps, at the least, to write its checkpoint and
 /// invoke the continuation after its streams stop.
 pub(super) const CHECKPOINT_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs CPU-bound work (decoding a page, building its batch, encoding
+/// Parquet) off the async worker on a multi-threaded runtime, so the
+/// fetchers' requests keep going out meanwhile (with one CPU and one worker,
+/// a row group's encoding otherwise holds every fetcher back); inline on a
+/// single-threaded one.
+fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Logs that a stream stops to checkpoint, out of time waiting on Vanta.
+fn checkpointing(dataset: &str, e: &VantaError) {
+    tracing::warn!(dataset, error = %e, "out of time waiting on Vanta; checkpointing");
+}
 
 pub(super) fn parquet_error(dataset: &'static str, e: parquet::errors::ParquetError) -> SyncError {
     SyncError::Parquet {
@@ -247,44 +275,65 @@ pub(super) async fn run_stream<R: SyncRecord>(
                 // so a closed channel before the last page means it died.
                 return Err(fetcher_died(dataset, &mut fetcher).await);
             };
-            let page = match page {
-                Ok(raw) => match decode::<R>(dataset, &raw)? {
-                    Ok(page) => Ok(page),
-                    Err(what) => refetch::<R>(&ctx, &state, &raw, &what).await?,
-                },
-                Err(e) => Err(e),
-            };
-            let page = match page {
-                // Out of time: the cursor still points after the last page
-                // written, so the checkpoint resumes from there.
+            // Out of time: the cursor still points after the last page
+            // written, so the checkpoint resumes from there.
+            let raw = match page {
                 Err(e @ VantaError::Deadline { .. }) => {
-                    tracing::warn!(dataset, error = %e, "out of time waiting on Vanta; checkpointing");
+                    checkpointing(dataset, &e);
                     break;
                 }
                 other => other?,
             };
-            if page.has_next_page {
-                match &page.end_cursor {
-                    None => {
-                        return Err(SyncError::Protocol {
+            // The records borrow their strings from the body until they are
+            // in the batch; nothing of the page is held across the upload.
+            let refetched: RawPage;
+            let (batch, rows, has_next_page, end_cursor) = {
+                let page = match cpu_bound(|| decode::<R>(dataset, &raw))? {
+                    Ok(page) => page,
+                    Err(what) => {
+                        refetched = match refetch::<R>(&ctx, &state, &raw, &what).await? {
+                            Err(e @ VantaError::Deadline { .. }) => {
+                                checkpointing(dataset, &e);
+                                break;
+                            }
+                            other => other?,
+                        };
+                        decode::<R>(dataset, &refetched)?.map_err(|what| SyncError::Protocol {
                             endpoint: R::ENDPOINT.path(),
-                            reason: "hasNextPage is true but endCursor is null".into(),
-                        })
+                            reason: format!("a page fetched again does not decode: {what}"),
+                        })?
                     }
-                    Some(c) if state.cursor.as_ref() == Some(c) => {
-                        return Err(SyncError::Protocol {
-                            endpoint: R::ENDPOINT.path(),
-                            reason: format!("endCursor {c:?} repeats the cursor that was sent"),
-                        })
+                };
+                if page.has_next_page {
+                    match &page.end_cursor {
+                        None => {
+                            return Err(SyncError::Protocol {
+                                endpoint: R::ENDPOINT.path(),
+                                reason: "hasNextPage is true but endCursor is null".into(),
+                            })
+                        }
+                        Some(c) if state.cursor.as_ref() == Some(c) => {
+                            return Err(SyncError::Protocol {
+                                endpoint: R::ENDPOINT.path(),
+                                reason: format!("endCursor {c:?} repeats the cursor that was sent"),
+                            })
+                        }
+                        Some(_) => {}
                     }
-                    Some(_) => {}
                 }
-            }
-            for r in &page.data {
-                R::count(&mut state.stats, r, ctx.as_of);
-            }
-            if let (Some(bucket), false) = (&ctx.bucket, page.data.is_empty()) {
-                let batch = R::to_batch(&page.data).map_err(|e| parquet_error(dataset, e))?;
+                for r in &page.data {
+                    R::count(&mut state.stats, r, ctx.as_of);
+                }
+                let batch = match (&ctx.bucket, page.data.is_empty()) {
+                    (Some(_), false) => Some(
+                        cpu_bound(|| R::Row::to_batch(&page.data))
+                            .map_err(|e| parquet_error(dataset, e))?,
+                    ),
+                    _ => None,
+                };
+                (batch, page.data.len(), page.has_next_page, page.end_cursor)
+            };
+            if let (Some(bucket), Some(batch)) = (&ctx.bucket, batch) {
                 if file.is_none() {
                     let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
                         .map_err(|e| parquet_error(dataset, e))?;
@@ -301,10 +350,10 @@ pub(super) async fn run_stream<R: SyncRecord>(
                     state.parts.push(closed);
                 }
             }
-            state.records += page.data.len() as u64;
+            state.records += rows as u64;
             state.pages += 1;
-            if page.has_next_page {
-                state.cursor = page.end_cursor;
+            if has_next_page {
+                state.cursor = end_cursor;
             } else {
                 state.cursor = None;
                 state.done = true;
@@ -379,9 +428,10 @@ mod tests {
     }
 
     impl SyncRecord for Boom {
+        type Row<'a> = Boom;
         type Stats = ();
         const ENDPOINT: Endpoint = Endpoint::Vulnerabilities;
-        fn count(_: &mut (), _: &Self, _: DateTime<Utc>) {}
+        fn count(_: &mut (), _: &Boom, _: DateTime<Utc>) {}
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use crate::vanta::model::{Remediation, Scanner, Vulnerability, VulnerableAsset};
+use crate::vanta::model::{Remediation, Scanner, Text, Vulnerability, VulnerableAsset};
 
 /// Version of the column layout, recorded in every manifest.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -112,13 +112,13 @@ fn bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
     Arc::new(values.collect::<BooleanArray>())
 }
 
-fn string_lists<'a>(values: impl Iterator<Item = Option<&'a Vec<String>>>) -> ArrayRef {
+fn string_lists<'a, 'b: 'a>(values: impl Iterator<Item = Option<&'a Vec<Text<'b>>>>) -> ArrayRef {
     let mut b = ListBuilder::new(StringBuilder::new());
     for v in values {
         match v {
             Some(items) => {
                 for s in items {
-                    b.values().append_value(s);
+                    b.values().append_value(&**s);
                 }
                 b.append(true);
             }
@@ -160,7 +160,7 @@ fn batch(
         .map_err(|e| parquet::errors::ParquetError::General(e.to_string()))
 }
 
-impl ParquetRecord for Vulnerability {
+impl ParquetRecord for Vulnerability<'_> {
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
@@ -219,7 +219,7 @@ impl ParquetRecord for Vulnerability {
         batch(
             Self::schema(),
             vec![
-                strings(r.iter().map(|v| Some(v.id.as_str()))),
+                strings(r.iter().map(|v| Some(&*v.id))),
                 strings(r.iter().map(|v| v.name.as_deref())),
                 strings(r.iter().map(|v| v.description.as_deref())),
                 strings(r.iter().map(|v| v.integration_id.as_deref())),
@@ -245,7 +245,7 @@ impl ParquetRecord for Vulnerability {
     }
 }
 
-impl ParquetRecord for Remediation {
+impl ParquetRecord for Remediation<'_> {
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
@@ -262,7 +262,7 @@ impl ParquetRecord for Remediation {
         batch(
             Self::schema(),
             vec![
-                strings(r.iter().map(|v| Some(v.id.as_str()))),
+                strings(r.iter().map(|v| Some(&*v.id))),
                 strings(r.iter().map(|v| v.vulnerability_id.as_deref())),
                 strings(r.iter().map(|v| v.vulnerable_asset_id.as_deref())),
                 strings(r.iter().map(|v| v.severity.as_deref())),
@@ -274,7 +274,7 @@ impl ParquetRecord for Remediation {
     }
 }
 
-fn scanner_columns(s: &[&Scanner]) -> Vec<ArrayRef> {
+fn scanner_columns(s: &[&Scanner<'_>]) -> Vec<ArrayRef> {
     let tags: Vec<_> = s.iter().map(|x| x.asset_tags.as_ref()).collect();
     let asset_tags = struct_list(&tags, asset_tag_fields(), |t| {
         vec![
@@ -306,7 +306,7 @@ fn scanner_columns(s: &[&Scanner]) -> Vec<ArrayRef> {
     ]
 }
 
-impl ParquetRecord for VulnerableAsset {
+impl ParquetRecord for VulnerableAsset<'_> {
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
@@ -327,7 +327,7 @@ impl ParquetRecord for VulnerableAsset {
         batch(
             Self::schema(),
             vec![
-                strings(r.iter().map(|v| Some(v.id.as_str()))),
+                strings(r.iter().map(|v| Some(&*v.id))),
                 strings(r.iter().map(|v| v.name.as_deref())),
                 strings(r.iter().map(|v| v.asset_type.as_deref())),
                 bools(r.iter().map(|v| v.has_been_scanned)),
@@ -422,6 +422,7 @@ mod tests {
     use super::*;
     use arrow_array::Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use serde::Deserialize;
     use serde_json::json;
 
     fn roundtrip<R: ParquetRecord>(records: &[R]) -> Vec<RecordBatch> {
@@ -439,7 +440,7 @@ mod tests {
 
     #[test]
     fn assets_with_nested_scanners_roundtrip() {
-        let assets: Vec<VulnerableAsset> = serde_json::from_value(json!([
+        let assets = Vec::<VulnerableAsset>::deserialize(json!([
             {"id": "a1", "assetType": "SERVER", "hasBeenScanned": true, "scanners": [
                 {"resourceId": "r1", "assetTags": [{"key": "env", "value": "prod"}], "ipv4s": ["10.0.0.1"]},
                 {"resourceId": "r2", "assetTags": null}
@@ -464,7 +465,7 @@ mod tests {
 
     #[test]
     fn only_low_cardinality_columns_are_dictionary_encoded() {
-        let v: Vec<Vulnerability> = serde_json::from_value(json!([
+        let v = Vec::<Vulnerability>::deserialize(json!([
             {"id": "v1", "severity": "HIGH", "description": "a"},
             {"id": "v2", "severity": "HIGH", "description": "b"}
         ]))
@@ -493,7 +494,7 @@ mod tests {
 
     #[test]
     fn vulnerability_types_are_typed() {
-        let v: Vec<Vulnerability> = serde_json::from_value(json!([
+        let v = Vec::<Vulnerability>::deserialize(json!([
             {"id": "v1", "cvssSeverityScore": 9.8, "isFixable": true,
              "remediateByDate": "2024-01-17T15:26:43.534Z", "relatedVulns": ["CVE-1"],
              "deactivateMetadata": {"isVulnDeactivatedIndefinitely": true, "deactivatedBy": "me"}},

@@ -3,12 +3,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::model::{decode_envelope, Page, RawPage};
+use super::model::RawPage;
 use super::pacer::{Answer, Pacer, PacerState, PacingMode};
 use super::retry::{parse_retry_after, RetryPolicy};
 use crate::config::{Credentials, Secret};
@@ -284,35 +283,24 @@ impl VantaClient {
         self.pacer.restore(state)
     }
 
-    /// Fetches one page of `endpoint` starting after `cursor` (first page when `None`).
-    pub async fn fetch_page<T: DeserializeOwned>(
+    /// Fetches one page of `endpoint` starting after `cursor` (first page
+    /// when `None`) with only its cursor read; [`RawPage::decode`] decodes
+    /// its records.
+    pub async fn fetch_page(
         &self,
         endpoint: Endpoint,
         cursor: Option<&str>,
-    ) -> Result<Page<T>, VantaError> {
-        self.fetch_page_by(endpoint, cursor, None).await
+    ) -> Result<RawPage, VantaError> {
+        self.fetch_raw_page_by(endpoint, cursor, None).await
     }
 
-    /// [`VantaClient::fetch_page`], giving up with [`VantaError::Deadline`]
-    /// at `by` (`None`: never): every wait (the token and its retries, the
-    /// pacer, a backoff or `Retry-After`, the request itself) ends by then,
-    /// and a backoff that would end later is not started at all.
-    pub async fn fetch_page_by<T: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint,
-        cursor: Option<&str>,
-        by: Option<Instant>,
-    ) -> Result<Page<T>, VantaError> {
-        self.fetch_by(endpoint, cursor, by, |body| {
-            decode_envelope::<T>(&body).map(Page::from)
-        })
-        .await
-    }
-
-    /// One page with only its cursor decoded (see [`RawPage`]), under the
-    /// same retries and deadline as [`VantaClient::fetch_page_by`]: a body
-    /// whose `pageInfo` cannot be read is retried. Its records are decoded
-    /// by the caller, off the path from one request to the next.
+    /// One page with only its cursor decoded (see [`RawPage`]), giving up
+    /// with [`VantaError::Deadline`] at `by` (`None`: never): every wait (the
+    /// token and its retries, the pacer, a backoff or `Retry-After`, the
+    /// request itself) ends by then, and a backoff that would end later is
+    /// not started at all. A body whose `pageInfo` cannot be read is
+    /// retried. Its records are decoded by the caller, off the path from one
+    /// request to the next.
     pub async fn fetch_raw_page_by(
         &self,
         endpoint: Endpoint,
@@ -320,6 +308,24 @@ impl VantaClient {
         by: Option<Instant>,
     ) -> Result<RawPage, VantaError> {
         self.fetch_by(endpoint, cursor, by, RawPage::new).await
+    }
+
+    /// [`VantaClient::fetch_raw_page_by`] for a page whose records must also
+    /// pass `check` (decode as the caller's record type): a page that does
+    /// not is retried like a failed request.
+    pub async fn fetch_checked_page_by(
+        &self,
+        endpoint: Endpoint,
+        cursor: Option<&str>,
+        by: Option<Instant>,
+        check: impl Fn(&RawPage) -> Result<(), String>,
+    ) -> Result<RawPage, VantaError> {
+        self.fetch_by(endpoint, cursor, by, |body| {
+            let raw = RawPage::new(body)?;
+            check(&raw)?;
+            Ok(raw)
+        })
+        .await
     }
 
     /// Counts a retry the caller makes (a page whose records did not

@@ -5,8 +5,62 @@
 //! a sync. Enum-like fields (`severity`, `assetType`, …) stay strings for the
 //! same reason.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+
+/// A string of a record, borrowed from the page's body unless it had to be
+/// unescaped. Allocating a `String` for every field of every record was the
+/// largest part of a sync's allocations.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(s: &'a str) -> Self {
+        Text(Cow::Borrowed(s))
+    }
+}
 
 /// One page of a list endpoint: the records plus where the next page starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +126,9 @@ impl RawPage {
         })
     }
 
-    /// Decodes the records (`Err`: a malformed or truncated body).
-    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<Page<T>, String> {
+    /// Decodes the records, borrowing their strings from the body (`Err`:
+    /// a malformed or truncated body).
+    pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<Page<T>, String> {
         decode_envelope::<T>(&self.body).map(Page::from)
     }
 }
@@ -91,8 +146,8 @@ fn leading_page_info(body: &[u8]) -> Option<PageInfo> {
 /// Decodes a list envelope. The body's UTF-8 is checked once, as a whole,
 /// instead of string by string (`from_slice` checks each string it reads:
 /// a tenth of the sync's CPU on short strings).
-pub(crate) fn decode_envelope<T: serde::de::DeserializeOwned>(
-    body: &[u8],
+pub(crate) fn decode_envelope<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
 ) -> Result<Envelope<T>, String> {
     let text = std::str::from_utf8(body)
         .map_err(|e| format!("malformed body ({} bytes): {e}", body.len()))?;
@@ -113,27 +168,28 @@ impl<T> From<Envelope<T>> for Page<T> {
 /// A vulnerability finding on one asset (`GET /v1/vulnerabilities`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Vulnerability {
+pub struct Vulnerability<'a> {
     /// Vanta's id (24 hex).
-    pub id: String,
+    #[serde(borrow)]
+    pub id: Text<'a>,
     /// Often a CVE id.
-    #[serde(default)]
-    pub name: Option<String>,
+    #[serde(borrow, default)]
+    pub name: Option<Text<'a>>,
     /// Free text.
-    #[serde(default)]
-    pub description: Option<String>,
+    #[serde(borrow, default)]
+    pub description: Option<Text<'a>>,
     /// The scanner integration (`github`, `aws`, `snyk`, …).
-    #[serde(default)]
-    pub integration_id: Option<String>,
+    #[serde(borrow, default)]
+    pub integration_id: Option<Text<'a>>,
     /// Affected package, when the scanner knows it.
-    #[serde(default)]
-    pub package_identifier: Option<String>,
+    #[serde(borrow, default)]
+    pub package_identifier: Option<Text<'a>>,
     /// `CONFIGURATION`, `COMMON` or `GROUPED`.
-    #[serde(default)]
-    pub vulnerability_type: Option<String>,
+    #[serde(borrow, default)]
+    pub vulnerability_type: Option<Text<'a>>,
     /// The vulnerable asset's id.
-    #[serde(default)]
-    pub target_id: Option<String>,
+    #[serde(borrow, default)]
+    pub target_id: Option<Text<'a>>,
     /// First detection by Vanta.
     #[serde(default, deserialize_with = "timestamp::option")]
     pub first_detected_date: Option<DateTime<Utc>>,
@@ -144,8 +200,8 @@ pub struct Vulnerability {
     #[serde(default, deserialize_with = "timestamp::option")]
     pub last_detected_date: Option<DateTime<Utc>>,
     /// `CRITICAL`, `HIGH`, `MEDIUM` or `LOW`.
-    #[serde(default)]
-    pub severity: Option<String>,
+    #[serde(borrow, default)]
+    pub severity: Option<Text<'a>>,
     /// CVSS score.
     #[serde(default)]
     pub cvss_severity_score: Option<f64>,
@@ -156,32 +212,32 @@ pub struct Vulnerability {
     #[serde(default)]
     pub is_fixable: Option<bool>,
     /// The version that fixes it (newer field).
-    #[serde(default)]
-    pub fixed_version: Option<String>,
+    #[serde(borrow, default)]
+    pub fixed_version: Option<Text<'a>>,
     /// The SLA deadline; null for vulnerabilities without an SLA.
     #[serde(default, deserialize_with = "timestamp::option")]
     pub remediate_by_date: Option<DateTime<Utc>>,
     /// Related vulnerability ids.
-    #[serde(default)]
-    pub related_vulns: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub related_vulns: Option<Vec<Text<'a>>>,
     /// Related URLs.
-    #[serde(default)]
-    pub related_urls: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub related_urls: Option<Vec<Text<'a>>>,
     /// Link to the finding (the API spells it `externalURL`).
-    #[serde(default, rename = "externalURL")]
-    pub external_url: Option<String>,
+    #[serde(borrow, default, rename = "externalURL")]
+    pub external_url: Option<Text<'a>>,
     /// Where the scan came from (often `"Not provided"`).
-    #[serde(default)]
-    pub scan_source: Option<String>,
+    #[serde(borrow, default)]
+    pub scan_source: Option<Text<'a>>,
     /// Set when the finding is deactivated (not open).
-    #[serde(default)]
-    pub deactivate_metadata: Option<DeactivateMetadata>,
+    #[serde(borrow, default)]
+    pub deactivate_metadata: Option<DeactivateMetadata<'a>>,
 }
 
 /// Why and until when a vulnerability is deactivated.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeactivateMetadata {
+pub struct DeactivateMetadata<'a> {
     /// Deactivated with no end date.
     #[serde(default)]
     pub is_vuln_deactivated_indefinitely: Option<bool>,
@@ -189,31 +245,32 @@ pub struct DeactivateMetadata {
     #[serde(default, deserialize_with = "timestamp::option")]
     pub deactivated_until_date: Option<DateTime<Utc>>,
     /// Free text.
-    #[serde(default)]
-    pub deactivation_reason: Option<String>,
+    #[serde(borrow, default)]
+    pub deactivation_reason: Option<Text<'a>>,
     /// When it was deactivated.
     #[serde(default, deserialize_with = "timestamp::option")]
     pub deactivated_on_date: Option<DateTime<Utc>>,
     /// Who deactivated it.
-    #[serde(default)]
-    pub deactivated_by: Option<String>,
+    #[serde(borrow, default)]
+    pub deactivated_by: Option<Text<'a>>,
 }
 
 /// A remediation record (`GET /v1/vulnerability-remediations`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Remediation {
+pub struct Remediation<'a> {
     /// Vanta's id.
-    pub id: String,
+    #[serde(borrow)]
+    pub id: Text<'a>,
     /// The remediated vulnerability.
-    #[serde(default)]
-    pub vulnerability_id: Option<String>,
+    #[serde(borrow, default)]
+    pub vulnerability_id: Option<Text<'a>>,
     /// The asset it was on.
-    #[serde(default)]
-    pub vulnerable_asset_id: Option<String>,
+    #[serde(borrow, default)]
+    pub vulnerable_asset_id: Option<Text<'a>>,
     /// Upper-case severity.
-    #[serde(default)]
-    pub severity: Option<String>,
+    #[serde(borrow, default)]
+    pub severity: Option<Text<'a>>,
     /// When it was detected.
     #[serde(default, deserialize_with = "timestamp::option")]
     pub detected_date: Option<DateTime<Utc>>,
@@ -228,86 +285,87 @@ pub struct Remediation {
 /// An asset with vulnerabilities (`GET /v1/vulnerable-assets`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VulnerableAsset {
+pub struct VulnerableAsset<'a> {
     /// Vanta's id.
-    pub id: String,
+    #[serde(borrow)]
+    pub id: Text<'a>,
     /// Display name.
-    #[serde(default)]
-    pub name: Option<String>,
+    #[serde(borrow, default)]
+    pub name: Option<Text<'a>>,
     /// `SERVER`, `CONTAINER`, `CODE_REPOSITORY`, …
-    #[serde(default)]
-    pub asset_type: Option<String>,
+    #[serde(borrow, default)]
+    pub asset_type: Option<Text<'a>>,
     /// Whether a scanner has looked at it.
     #[serde(default)]
     pub has_been_scanned: Option<bool>,
     /// Image tag that was scanned.
-    #[serde(default)]
-    pub image_scan_tag: Option<String>,
+    #[serde(borrow, default)]
+    pub image_scan_tag: Option<Text<'a>>,
     /// What each scanner knows about the asset.
-    #[serde(default)]
-    pub scanners: Option<Vec<Scanner>>,
+    #[serde(borrow, default)]
+    pub scanners: Option<Vec<Scanner<'a>>>,
 }
 
 /// One scanner's view of an asset.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Scanner {
+pub struct Scanner<'a> {
     /// The scanner's resource id.
-    #[serde(default)]
-    pub resource_id: Option<String>,
+    #[serde(borrow, default)]
+    pub resource_id: Option<Text<'a>>,
     /// The scanner integration.
-    #[serde(default)]
-    pub integration_id: Option<String>,
+    #[serde(borrow, default)]
+    pub integration_id: Option<Text<'a>>,
     /// Container image digest.
-    #[serde(default)]
-    pub image_digest: Option<String>,
+    #[serde(borrow, default)]
+    pub image_digest: Option<Text<'a>>,
     /// When the image was pushed.
     #[serde(default, deserialize_with = "timestamp::option")]
     pub image_pushed_at_date: Option<DateTime<Utc>>,
     /// Image tags.
-    #[serde(default)]
-    pub image_tags: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub image_tags: Option<Vec<Text<'a>>>,
     /// Key/value tags on the asset.
-    #[serde(default)]
-    pub asset_tags: Option<Vec<AssetTag>>,
+    #[serde(borrow, default)]
+    pub asset_tags: Option<Vec<AssetTag<'a>>>,
     /// Owning account or organization.
-    #[serde(default)]
-    pub parent_account_or_organization: Option<String>,
+    #[serde(borrow, default)]
+    pub parent_account_or_organization: Option<Text<'a>>,
     /// Host BIOS UUID.
-    #[serde(default)]
-    pub bios_uuid: Option<String>,
+    #[serde(borrow, default)]
+    pub bios_uuid: Option<Text<'a>>,
     /// IPv4 addresses.
-    #[serde(default)]
-    pub ipv4s: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub ipv4s: Option<Vec<Text<'a>>>,
     /// IPv6 addresses.
-    #[serde(default)]
-    pub ipv6s: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub ipv6s: Option<Vec<Text<'a>>>,
     /// MAC addresses.
-    #[serde(default)]
-    pub mac_addresses: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub mac_addresses: Option<Vec<Text<'a>>>,
     /// Host names.
-    #[serde(default)]
-    pub hostnames: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub hostnames: Option<Vec<Text<'a>>>,
     /// Fully-qualified domain names.
-    #[serde(default)]
-    pub fqdns: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub fqdns: Option<Vec<Text<'a>>>,
     /// Operating systems.
-    #[serde(default)]
-    pub operating_systems: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub operating_systems: Option<Vec<Text<'a>>>,
     /// The scanner's target id.
-    #[serde(default)]
-    pub target_id: Option<String>,
+    #[serde(borrow, default)]
+    pub target_id: Option<Text<'a>>,
 }
 
 /// A key/value tag of an asset.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct AssetTag {
+pub struct AssetTag<'a> {
     /// Tag key.
-    #[serde(default)]
-    pub key: Option<String>,
+    #[serde(borrow, default)]
+    pub key: Option<Text<'a>>,
     /// Tag value.
-    #[serde(default)]
-    pub value: Option<String>,
+    #[serde(borrow, default)]
+    pub value: Option<Text<'a>>,
 }
 
 /// Timestamps as Vanta writes them (`2024-01-17T15:26:43.534Z`), parsed
@@ -436,6 +494,15 @@ mod tests {
         .unwrap();
         assert_eq!(v.id, "abc");
         assert_eq!(v.external_url.as_deref(), Some("https://x"));
+        // Strings without escapes borrow from the body; escaped ones are
+        // decoded into their own.
+        assert!(matches!(v.id.0, Cow::Borrowed(_)));
+        assert!(matches!(v.external_url.unwrap().0, Cow::Borrowed(_)));
+        let e: Vulnerability =
+            serde_json::from_str(r#"{"id":"a\"b","name":"caf\u00e9","severity":"LOW"}"#).unwrap();
+        assert_eq!((&*e.id, e.name.as_deref()), ("a\"b", Some("café")));
+        assert!(matches!(e.id.0, Cow::Owned(_)));
+        assert!(matches!(e.severity.unwrap().0, Cow::Borrowed("LOW")));
         assert_eq!(v.cvss_severity_score, Some(7.0));
         assert_eq!(
             v.remediate_by_date.unwrap().timestamp_millis(),
@@ -470,7 +537,7 @@ mod tests {
             s.asset_tags.as_ref().unwrap()[0].value.as_deref(),
             Some("prod")
         );
-        assert_eq!(s.ipv4s.as_deref(), Some(&["10.0.0.1".to_string()][..]));
+        assert_eq!(s.ipv4s.as_deref(), Some(&[Text::from("10.0.0.1")][..]));
     }
 
     #[test]

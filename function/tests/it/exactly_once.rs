@@ -49,10 +49,11 @@ async fn mock_ids(w: &World, endpoint: Endpoint) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page: Page<Value> = client
+        let raw = client
             .fetch_page(endpoint, cursor.as_deref())
             .await
             .unwrap();
+        let page: Page<Value> = raw.decode().unwrap();
         ids.extend(
             page.data
                 .iter()

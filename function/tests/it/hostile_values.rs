@@ -57,13 +57,12 @@ async fn absurd_retry_after_values_are_clamped_or_ignored_never_a_panic() {
                 o.rate_window = Duration::from_secs(1);
             }
             let client = VantaClient::new(o).unwrap();
-            let got = tokio::time::timeout(
-                HANG,
-                client.fetch_page::<Vulnerability>(Endpoint::Vulnerabilities, None),
-            )
-            .await
-            .unwrap_or_else(|_| panic!("Retry-After {value} ({pacing:?}) was not clamped"))
-            .unwrap_or_else(|e| panic!("Retry-After {value} ({pacing:?}): {e}"));
+            let got =
+                tokio::time::timeout(HANG, client.fetch_page(Endpoint::Vulnerabilities, None))
+                    .await
+                    .unwrap_or_else(|_| panic!("Retry-After {value} ({pacing:?}) was not clamped"))
+                    .unwrap_or_else(|e| panic!("Retry-After {value} ({pacing:?}): {e}"));
+            let got = got.decode::<Vulnerability>().unwrap();
             assert_eq!(got.data[0].id, "v1");
             assert_eq!(client.rate_limited(), 1);
         }
@@ -97,21 +96,21 @@ async fn a_huge_expires_in_is_a_long_lived_token_not_a_panic() {
         let client = VantaClient::new(options(&server.uri())).unwrap();
         for _ in 0..2 {
             let got = client
-                .fetch_page::<Vulnerability>(Endpoint::Vulnerabilities, None)
+                .fetch_page(Endpoint::Vulnerabilities, None)
                 .await
                 .unwrap_or_else(|e| panic!("expires_in {expires_in}: {e}"));
-            assert_eq!(got.data.len(), 1);
+            assert_eq!(got.decode::<Vulnerability>().unwrap().data.len(), 1);
         }
     }
 }
 
-/// `fetch_page_by` against `server`, `by` 300 ms from now.
+/// `fetch_raw_page_by` against `server`, `by` 300 ms from now.
 async fn fetch_by(server: &MockServer) -> VantaError {
     let client = VantaClient::new(options(&server.uri())).unwrap();
     let by = Instant::now() + Duration::from_millis(300);
     tokio::time::timeout(
         HANG,
-        client.fetch_page_by::<Vulnerability>(Endpoint::Vulnerabilities, None, Some(by)),
+        client.fetch_raw_page_by(Endpoint::Vulnerabilities, None, Some(by)),
     )
     .await
     .expect("the deadline must end the wait")

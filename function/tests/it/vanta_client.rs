@@ -59,10 +59,9 @@ async fn fetch_all(client: &VantaClient, endpoint: Endpoint) -> Result<Vec<Strin
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let p = client
-            .fetch_page::<Vulnerability>(endpoint, cursor.as_deref())
-            .await?;
-        ids.extend(p.data.into_iter().map(|v| v.id));
+        let raw = client.fetch_page(endpoint, cursor.as_deref()).await?;
+        let p = raw.decode::<Vulnerability>().expect("a page that decodes");
+        ids.extend(p.data.into_iter().map(|v| v.id.to_string()));
         if !p.has_next_page {
             return Ok(ids);
         }
@@ -117,10 +116,11 @@ async fn empty_dataset_is_one_empty_page() {
         .mount(&server)
         .await;
     let client = VantaClient::new(options(&server.uri())).unwrap();
-    let p = client
-        .fetch_page::<Remediation>(Endpoint::Remediations, None)
+    let raw = client
+        .fetch_page(Endpoint::Remediations, None)
         .await
         .unwrap();
+    let p = raw.decode::<Remediation>().unwrap();
     assert!(p.data.is_empty() && !p.has_next_page && p.end_cursor.is_none());
 }
 
