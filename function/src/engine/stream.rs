@@ -68,19 +68,6 @@ struct OpenPart {
 }
 
 impl OpenPart {
-    async fn write(
-        &mut self,
-        batch: &arrow_array::RecordBatch,
-        dataset: &'static str,
-    ) -> Result<(), SyncError> {
-        cpu_bound(|| self.writer.write(batch)).map_err(|e| parquet_error(dataset, e))?;
-        let out = self.writer.take_output();
-        if !out.is_empty() {
-            self.upload.write(out).await?;
-        }
-        Ok(())
-    }
-
     async fn finish(mut self, dataset: &'static str) -> Result<PartFile, SyncError> {
         let rows = self.writer.rows();
         let tail = match self.writer.finish() {
@@ -182,8 +169,7 @@ async fn refetch<R: SyncRecord>(
 /// invoke the continuation after its streams stop.
 pub(super) const CHECKPOINT_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs CPU-bound work (decoding a page, building its batch, encoding
-/// Parquet) off the async worker on a multi-threaded runtime, so the
+/// Runs CPU-bound work (a page's decoding and encoding) off the async worker on a multi-threaded runtime, so the
 /// fetchers' requests keep going out meanwhile (with one CPU and one worker,
 /// a row group's encoding otherwise holds every fetcher back); inline on a
 /// single-threaded one.
@@ -204,6 +190,78 @@ pub(super) fn parquet_error(dataset: &'static str, e: parquet::errors::ParquetEr
         dataset,
         message: e.to_string(),
     }
+}
+
+/// What encoding a page left for the writer to do.
+struct Encoded {
+    rows: usize,
+    has_next_page: bool,
+    end_cursor: Option<String>,
+    /// Parquet bytes the page completed, for the open part's upload.
+    output: Vec<u8>,
+}
+
+/// One page's CPU work, with no waiting: decodes its records (their
+/// strings borrowed from the body), checks its cursor, counts it into the
+/// stream's statistics and encodes it into the open part file (opening one
+/// when none is). `Ok(Err)`: the records do not decode; nothing changed.
+fn encode_page<R: SyncRecord>(
+    ctx: &StreamCtx,
+    state: &mut StreamState<R::Stats>,
+    file: &mut Option<OpenPart>,
+    raw: &RawPage,
+) -> Result<Result<Encoded, String>, SyncError> {
+    let dataset = R::ENDPOINT.dataset();
+    let page = match decode::<R>(dataset, raw)? {
+        Ok(page) => page,
+        Err(what) => return Ok(Err(what)),
+    };
+    if page.has_next_page {
+        match &page.end_cursor {
+            None => {
+                return Err(SyncError::Protocol {
+                    endpoint: R::ENDPOINT.path(),
+                    reason: "hasNextPage is true but endCursor is null".into(),
+                })
+            }
+            Some(c) if state.cursor.as_ref() == Some(c) => {
+                return Err(SyncError::Protocol {
+                    endpoint: R::ENDPOINT.path(),
+                    reason: format!("endCursor {c:?} repeats the cursor that was sent"),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    for r in &page.data {
+        R::count(&mut state.stats, r, ctx.as_of);
+    }
+    let mut output = Vec::new();
+    if let (Some(bucket), false) = (&ctx.bucket, page.data.is_empty()) {
+        let batch = R::Row::to_batch(&page.data).map_err(|e| parquet_error(dataset, e))?;
+        let open = match file {
+            Some(open) => open,
+            None => {
+                let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
+                    .map_err(|e| parquet_error(dataset, e))?;
+                let key = part_key(&ctx.run_prefix, dataset, state.parts.len(), &ctx.attempt);
+                file.insert(OpenPart {
+                    writer,
+                    upload: bucket.upload(key, ctx.options.part_bytes),
+                })
+            }
+        };
+        open.writer
+            .write(&batch)
+            .map_err(|e| parquet_error(dataset, e))?;
+        output = open.writer.take_output();
+    }
+    Ok(Ok(Encoded {
+        rows: page.data.len(),
+        has_next_page: page.has_next_page,
+        end_cursor: page.end_cursor,
+        output,
+    }))
 }
 
 pub(super) async fn run_stream<R: SyncRecord>(
@@ -284,67 +342,35 @@ pub(super) async fn run_stream<R: SyncRecord>(
                 }
                 other => other?,
             };
-            // The records borrow their strings from the body until they are
-            // in the batch; nothing of the page is held across the upload.
-            let refetched: RawPage;
-            let (batch, rows, has_next_page, end_cursor) = {
-                let page = match cpu_bound(|| decode::<R>(dataset, &raw))? {
-                    Ok(page) => page,
-                    Err(what) => {
-                        refetched = match refetch::<R>(&ctx, &state, &raw, &what).await? {
-                            Err(e @ VantaError::Deadline { .. }) => {
-                                checkpointing(dataset, &e);
-                                break;
-                            }
-                            other => other?,
-                        };
-                        decode::<R>(dataset, &refetched)?.map_err(|what| SyncError::Protocol {
+            // One stretch of CPU work per page, off the async worker.
+            let page = match cpu_bound(|| encode_page::<R>(&ctx, &mut state, &mut file, &raw))? {
+                Ok(page) => page,
+                Err(what) => {
+                    let again = match refetch::<R>(&ctx, &state, &raw, &what).await? {
+                        Err(e @ VantaError::Deadline { .. }) => {
+                            checkpointing(dataset, &e);
+                            break;
+                        }
+                        other => other?,
+                    };
+                    cpu_bound(|| encode_page::<R>(&ctx, &mut state, &mut file, &again))?.map_err(
+                        |what| SyncError::Protocol {
                             endpoint: R::ENDPOINT.path(),
                             reason: format!("a page fetched again does not decode: {what}"),
-                        })?
-                    }
-                };
-                if page.has_next_page {
-                    match &page.end_cursor {
-                        None => {
-                            return Err(SyncError::Protocol {
-                                endpoint: R::ENDPOINT.path(),
-                                reason: "hasNextPage is true but endCursor is null".into(),
-                            })
-                        }
-                        Some(c) if state.cursor.as_ref() == Some(c) => {
-                            return Err(SyncError::Protocol {
-                                endpoint: R::ENDPOINT.path(),
-                                reason: format!("endCursor {c:?} repeats the cursor that was sent"),
-                            })
-                        }
-                        Some(_) => {}
-                    }
+                        },
+                    )?
                 }
-                for r in &page.data {
-                    R::count(&mut state.stats, r, ctx.as_of);
-                }
-                let batch = match (&ctx.bucket, page.data.is_empty()) {
-                    (Some(_), false) => Some(
-                        cpu_bound(|| R::Row::to_batch(&page.data))
-                            .map_err(|e| parquet_error(dataset, e))?,
-                    ),
-                    _ => None,
-                };
-                (batch, page.data.len(), page.has_next_page, page.end_cursor)
             };
-            if let (Some(bucket), Some(batch)) = (&ctx.bucket, batch) {
-                if file.is_none() {
-                    let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
-                        .map_err(|e| parquet_error(dataset, e))?;
-                    let key = part_key(&ctx.run_prefix, dataset, state.parts.len(), &ctx.attempt);
-                    file = Some(OpenPart {
-                        writer,
-                        upload: bucket.upload(key, ctx.options.part_bytes),
-                    });
+            let Encoded {
+                rows,
+                has_next_page,
+                end_cursor,
+                output,
+            } = page;
+            if let Some(open) = file.as_mut() {
+                if !output.is_empty() {
+                    open.upload.write(output).await?;
                 }
-                let open = file.as_mut().expect("opened above");
-                open.write(&batch, dataset).await?;
                 if open.writer.size() >= ctx.options.max_file_bytes {
                     let closed = file.take().expect("open").finish(dataset).await?;
                     state.parts.push(closed);
