@@ -133,7 +133,7 @@ impl Handler {
         {
             s3 = s3.force_path_style(true);
         }
-        if s3_over_plain_http() {
+        if over_plain_http("AWS_ENDPOINT_URL_S3") {
             s3 = s3.http_client(client_without_roots());
         }
         let bucket = Bucket::new(aws_sdk_s3::Client::from_conf(s3.build()), &config.bucket);
@@ -154,7 +154,14 @@ impl Handler {
         sdk: &aws_config::SdkConfig,
         name: &str,
     ) -> Result<Credentials, HandlerError> {
-        let client = aws_sdk_secretsmanager::Client::new(sdk);
+        let mut conf = aws_sdk_secretsmanager::config::Builder::from(sdk);
+        if over_plain_http("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+            // As for S3: no root certificates read for a plain-HTTP endpoint
+            // (they were most of a first invocation's penalty when the
+            // credentials come from Secrets Manager).
+            conf = conf.http_client(client_without_roots());
+        }
+        let client = aws_sdk_secretsmanager::Client::from_conf(conf.build());
         let out = client
             .get_secret_value()
             .secret_id(name)
@@ -250,14 +257,15 @@ fn credentials_in_environment() -> bool {
         .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
 
-/// Whether S3 is reached over plain HTTP (an emulator or a local stack):
-/// `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, is an `http://` URL and
-/// configured endpoints are not ignored.
-fn s3_over_plain_http() -> bool {
+/// Whether a service is reached over plain HTTP (an emulator or a local
+/// stack): its own endpoint variable (`AWS_ENDPOINT_URL_S3`,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, …), else `AWS_ENDPOINT_URL`, is an
+/// `http://` URL and configured endpoints are not ignored.
+fn over_plain_http(service_endpoint_variable: &str) -> bool {
     let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
         .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let endpoint =
-        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+        std::env::var(service_endpoint_variable).or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     !ignored
         && endpoint.is_ok_and(|url| {
             url.trim()
