@@ -156,12 +156,11 @@ impl RemediationStats {
             let ms = done.timestamp_millis() - detected.timestamp_millis();
             let days = ms.div_euclid(DAY_MS).max(0);
             // The key is copied only the first time a severity is seen.
-            if !self.days.contains_key(&**sev) {
-                self.days.insert(sev.to_string(), BTreeMap::new());
-            }
-            if let Some(by_days) = self.days.get_mut(&**sev) {
-                *by_days.entry(days).or_default() += 1;
-            }
+            let by_days = match self.days.get_mut(&**sev) {
+                Some(by_days) => by_days,
+                None => self.days.entry(sev.to_string()).or_default(),
+            };
+            *by_days.entry(days).or_default() += 1;
         }
     }
 

@@ -169,10 +169,10 @@ async fn refetch<R: SyncRecord>(
 /// invoke the continuation after its streams stop.
 pub(super) const CHECKPOINT_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs CPU-bound work (a page's decoding and encoding) off the async worker on a multi-threaded runtime, so the
-/// fetchers' requests keep going out meanwhile (with one CPU and one worker,
-/// a row group's encoding otherwise holds every fetcher back); inline on a
-/// single-threaded one.
+/// Runs CPU-bound work (a page's decoding and encoding) off the async
+/// worker on a multi-threaded runtime, so the fetchers' requests keep going
+/// out meanwhile (with one CPU and one worker, a row group's encoding
+/// otherwise holds every fetcher back); inline on a single-threaded one.
 fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
