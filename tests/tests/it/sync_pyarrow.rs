@@ -92,6 +92,11 @@ out["duckdb"] = {
     "deactivated": one("select count(*) from {src} where deactivateMetadata is not null", "vulnerabilities"),
     "critical": one("select count(*) from {src} where severity = 'CRITICAL'", "vulnerabilities"),
     "scanner_rows": one("select count(*) from (select unnest(scanners) from {src})", "vulnerable_assets"),
+    # The columns whose column chunks carry a min and a max (what lets a
+    # reader skip row groups), as DuckDB reads them from the footers.
+    "with_stats": sorted({r[0] for r in con.execute(
+        "select path_in_schema from parquet_metadata(?) where stats_min_value is not null",
+        [files["vulnerabilities"]]).fetchall()}),
 }
 print(json.dumps(out))
 "#;
@@ -257,6 +262,26 @@ async fn pyarrow_reads_what_the_function_wrote() {
             .starts_with("struct<isVulnDeactivatedIndefinitely: bool"),
         "{v}"
     );
+    // Statistics (what lets a reader skip row groups and pages) on the
+    // columns a query filters by range, not on ids or free text.
+    let with_stats = &duck["with_stats"];
+    for column in [
+        "firstDetectedDate",
+        "remediateByDate",
+        "severity",
+        "cvssSeverityScore",
+    ] {
+        assert!(
+            with_stats.as_array().unwrap().iter().any(|c| c == column),
+            "{column} has no statistics: {with_stats}"
+        );
+    }
+    for column in ["id", "description", "targetId"] {
+        assert!(
+            !with_stats.as_array().unwrap().iter().any(|c| c == column),
+            "{column} has statistics: {with_stats}"
+        );
+    }
     let r = &read["remediations"]["types"];
     assert_eq!(r["remediationDate"], "timestamp[ms, tz=UTC]");
     let a = &read["vulnerable_assets"]["types"];
