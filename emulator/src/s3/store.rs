@@ -99,6 +99,46 @@ pub(crate) struct Store {
     /// Uploads in progress: the key's state when the upload was created, so
     /// a conditional completion can tell that the key was deleted meanwhile.
     uploads: Mutex<HashMap<String, (Arc<KeyState>, u64)>>,
+    /// The MD5 of each part as `s3s-fs` computed it when the part arrived,
+    /// keyed by the part's file, with the file's identity then: a
+    /// CompleteMultipartUpload checks the parts' ETags against it instead
+    /// of hashing every part again (S3 does not read the parts twice
+    /// either). A part whose file changed since, or that arrived before
+    /// this emulator started, is hashed as before.
+    part_md5s: Mutex<HashMap<PathBuf, PartDigest>>,
+}
+
+/// A part's MD5 and the identity of the file it was computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartDigest {
+    ino: u64,
+    size: u64,
+    modified: SystemTime,
+    md5: [u8; 16],
+}
+
+impl PartDigest {
+    /// `md5` for the file `meta` describes.
+    fn of(meta: &std::fs::Metadata, md5: [u8; 16]) -> Option<Self> {
+        Some(Self {
+            ino: meta.ino(),
+            size: meta.len(),
+            modified: meta.modified().ok()?,
+            md5,
+        })
+    }
+}
+
+/// The 16 bytes of an MD5 given as 32 hex digits (an ETag's value).
+fn md5_of_hex(hex: &str) -> Option<[u8; 16]> {
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl std::fmt::Debug for Store {
@@ -422,6 +462,7 @@ impl Store {
             keys: KeyLocks::default(),
             tmp_counter: AtomicU64::new(0),
             uploads: Mutex::new(HashMap::new()),
+            part_md5s: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1032,6 +1073,19 @@ impl S3 for Store {
             out.checksum_sha256 = sums.sha256;
         }
         resp.output.server_side_encryption = sse_s3();
+        let md5 = resp
+            .output
+            .e_tag
+            .as_ref()
+            .and_then(|e| md5_of_hex(e.value()));
+        if let (Some(md5), Ok(meta)) = (md5, tokio::fs::metadata(&part).await) {
+            if let Some(digest) = PartDigest::of(&meta, md5) {
+                self.part_md5s
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(part, digest);
+            }
+        }
         Ok(resp)
     }
 
@@ -1045,6 +1099,11 @@ impl S3 for Store {
             ".upload_id-{}.part-{}",
             req.input.upload_id, req.input.part_number
         ));
+        // The part's bytes change: a digest recorded for them is void.
+        self.part_md5s
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&part);
         let mut resp = self.fs.upload_part_copy(req).await?;
         let modified = tokio::fs::metadata(&part)
             .await
@@ -1769,7 +1828,19 @@ impl S3 for Store {
                 }
                 Err(e) => return Err(internal(e)),
             };
-            let mut md5 = Md5::new();
+            // The MD5 recorded when the part arrived, if the file is still
+            // the one it was computed from; otherwise it is hashed here.
+            let known = match reader.metadata().await {
+                Ok(meta) => self
+                    .part_md5s
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&path)
+                    .copied()
+                    .filter(|d| PartDigest::of(&meta, d.md5).as_ref() == Some(d)),
+                Err(_) => None,
+            };
+            let mut md5 = known.is_none().then(Md5::new);
             let mut sum = algorithm.filter(|_| composite).map(hasher_for);
             let mut size = 0u64;
             loop {
@@ -1778,7 +1849,9 @@ impl S3 for Store {
                     break;
                 }
                 let chunk = &buf[..got];
-                md5.update(chunk);
+                if let Some(md5) = md5.as_mut() {
+                    md5.update(chunk);
+                }
                 full.update(chunk);
                 if let Some(s) = sum.as_mut() {
                     s.update(chunk);
@@ -1786,7 +1859,10 @@ impl S3 for Store {
                 writer.write_all(chunk).await.map_err(internal)?;
                 size += got as u64;
             }
-            let md5 = md5.finalize();
+            let md5 = match md5 {
+                Some(hashed) => hashed.finalize(),
+                None => known.map(|k| k.md5).unwrap_or_default(),
+            };
             if let Some(etag) = &part.e_tag {
                 if etag.value() != hex(&md5) {
                     return Err(s3_error!(
@@ -1907,6 +1983,16 @@ impl S3 for Store {
 
 impl Store {
     async fn forget_upload(&self, id: &str) {
+        let prefix = format!(".upload_id-{id}.part-");
+        self.part_md5s
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|path, _| {
+                !path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            });
         let _ = tokio::fs::remove_file(self.upload_info_path(id)).await;
         self.uploads
             .lock()

@@ -201,6 +201,113 @@ async fn a_wrong_secret_key_is_refused_like_aws() {
     emu.shutdown().await;
 }
 
+/// Finds a file named `name` under `dir`.
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.file_name().and_then(|n| n.to_str()) == Some(name) {
+            return Some(path);
+        }
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// CompleteMultipartUpload checks each part's ETag against the MD5 taken
+/// when the part arrived, and hashes a part again only when its bytes are
+/// no longer the ones that MD5 describes.
+#[tokio::test]
+async fn part_etags_are_checked_against_the_bytes_that_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        state_dir: Some(dir.path().join("s3")),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket().bucket("etags").send().await.unwrap();
+    let upload_id = s3
+        .create_multipart_upload()
+        .bucket("etags")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let mut etags = Vec::new();
+    for (n, data) in [(1, vec![b'a'; 5 * 1024 * 1024]), (2, b"tail".to_vec())] {
+        let out = s3
+            .upload_part()
+            .bucket("etags")
+            .key("k")
+            .upload_id(&upload_id)
+            .part_number(n)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .unwrap();
+        etags.push(out.e_tag().unwrap().to_string());
+    }
+    let complete = |second: &str| {
+        s3.complete_multipart_upload()
+            .bucket("etags")
+            .key("k")
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(&etags[0])
+                            .build(),
+                    )
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(2)
+                            .e_tag(second)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let invalid_part = |e: aws_sdk_s3::error::SdkError<_, _>| {
+        let e = e.into_service_error();
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&e).map(str::to_owned)
+    };
+    // A wrong ETag for a part whose MD5 was recorded on arrival.
+    let wrong = "\"0123456789abcdef0123456789abcdef\"";
+    let e = complete(wrong).await.unwrap_err();
+    assert_eq!(invalid_part(e).as_deref(), Some("InvalidPart"));
+    // The part's bytes changed on disk after the MD5 was recorded: the
+    // part is hashed again, and its ETag no longer matches.
+    let part =
+        find_file(dir.path(), &format!(".upload_id-{upload_id}.part-2")).expect("the part's file");
+    std::fs::write(&part, b"tale").unwrap();
+    let e = complete(&etags[1]).await.unwrap_err();
+    assert_eq!(invalid_part(e).as_deref(), Some("InvalidPart"));
+    std::fs::write(&part, b"tail").unwrap();
+    complete(&etags[1]).await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket("etags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(body.len(), 5 * 1024 * 1024 + 4);
+    assert!(body.ends_with(b"atail"));
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn state_dir_keeps_objects_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
