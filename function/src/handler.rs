@@ -278,8 +278,17 @@ fn over_plain_http(service_endpoint_variable: &str) -> bool {
 /// reads and parses every root certificate of the system when it makes its
 /// first connection (147 files on this Debian host, about 3 ms of the first
 /// invocation), even to a plain-HTTP endpoint that never uses them; over
-/// HTTPS the default client, with the roots, is kept.
+/// HTTPS the default client, with the roots, is kept. One client serves
+/// every service of the process, so S3 reuses the connection Secrets
+/// Manager opened to the same endpoint instead of building a second client
+/// and connecting again.
 fn client_without_roots() -> aws_sdk_s3::config::SharedHttpClient {
+    static CLIENT: std::sync::OnceLock<aws_sdk_s3::config::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    CLIENT.get_or_init(build_client_without_roots).clone()
+}
+
+fn build_client_without_roots() -> aws_sdk_s3::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::AwsLc,

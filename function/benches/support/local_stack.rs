@@ -82,6 +82,26 @@ impl LocalStack {
         }
     }
 
+    /// Stores the Vanta credentials in the emulator's Secrets Manager as the
+    /// secret `name` (`{"client_id", "client_secret"}`, as the template
+    /// deploys them).
+    pub async fn put_credentials_secret(&self, name: &str) {
+        let sm = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(self.emulator.endpoint_url())
+                .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+                .build(),
+        );
+        sm.create_secret()
+            .name(name)
+            .secret_string(r#"{"client_id":"vci_mock","client_secret":"vcs_mock"}"#)
+            .send()
+            .await
+            .expect("create the credentials secret");
+    }
+
     /// Stops both servers.
     pub async fn shutdown(self) {
         self.emulator.shutdown().await;
