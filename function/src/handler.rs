@@ -69,6 +69,8 @@ pub struct Handler {
     sdk: OnceCell<aws_config::SdkConfig>,
     engine: Mutex<Option<(Config, Arc<Engine>)>>,
     lambda: Arc<std::sync::OnceLock<aws_sdk_lambda::Client>>,
+    /// The HTTP client of every service reached over plain HTTP.
+    plain_http: std::sync::OnceLock<aws_sdk_s3::config::SharedHttpClient>,
     options: SyncOptions,
 }
 
@@ -86,6 +88,7 @@ impl Handler {
             sdk: OnceCell::new(),
             engine: Mutex::new(None),
             lambda: Arc::default(),
+            plain_http: std::sync::OnceLock::new(),
             options,
         }
     }
@@ -107,6 +110,13 @@ impl Handler {
                 loader.load().await
             })
             .await
+    }
+
+    /// The HTTP client for services over plain HTTP, made once.
+    fn client_without_roots(&self) -> aws_sdk_s3::config::SharedHttpClient {
+        self.plain_http
+            .get_or_init(build_client_without_roots)
+            .clone()
     }
 
     async fn engine(&self, config: &Config) -> Result<Arc<Engine>, HandlerError> {
@@ -134,7 +144,7 @@ impl Handler {
             s3 = s3.force_path_style(true);
         }
         if over_plain_http("AWS_ENDPOINT_URL_S3") {
-            s3 = s3.http_client(client_without_roots());
+            s3 = s3.http_client(self.client_without_roots());
         }
         let bucket = Bucket::new(aws_sdk_s3::Client::from_conf(s3.build()), &config.bucket);
         let mut sync_options = self.options.clone();
@@ -159,7 +169,7 @@ impl Handler {
             // As for S3: no root certificates read for a plain-HTTP endpoint
             // (they were most of a first invocation's penalty when the
             // credentials come from Secrets Manager).
-            conf = conf.http_client(client_without_roots());
+            conf = conf.http_client(self.client_without_roots());
         }
         let client = aws_sdk_secretsmanager::Client::from_conf(conf.build());
         let out = client
@@ -278,16 +288,10 @@ fn over_plain_http(service_endpoint_variable: &str) -> bool {
 /// reads and parses every root certificate of the system when it makes its
 /// first connection (147 files on this Debian host, about 3 ms of the first
 /// invocation), even to a plain-HTTP endpoint that never uses them; over
-/// HTTPS the default client, with the roots, is kept. One client serves
-/// every service of the process, so S3 reuses the connection Secrets
-/// Manager opened to the same endpoint instead of building a second client
-/// and connecting again.
-fn client_without_roots() -> aws_sdk_s3::config::SharedHttpClient {
-    static CLIENT: std::sync::OnceLock<aws_sdk_s3::config::SharedHttpClient> =
-        std::sync::OnceLock::new();
-    CLIENT.get_or_init(build_client_without_roots).clone()
-}
-
+/// HTTPS the default client, with the roots, is kept. One client
+/// ([`Handler::client_without_roots`]) serves every service of the process,
+/// so S3 reuses the connection Secrets Manager opened to the same endpoint
+/// instead of building a second client and connecting again.
 fn build_client_without_roots() -> aws_sdk_s3::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
