@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StringArray, StructArray,
+    ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StructArray,
     TimestampMillisecondArray,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
@@ -91,8 +91,15 @@ fn scanner_fields() -> Fields {
     ])
 }
 
-fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(values.collect::<StringArray>())
+/// A string column, its buffers sized once (collecting grows the values
+/// buffer from 1 KiB by doubling, a copy of the column's text each time).
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRef {
+    let bytes = values.clone().map(|v| v.map_or(0, str::len)).sum();
+    let mut b = StringBuilder::with_capacity(values.size_hint().0, bytes);
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
 }
 
 fn timestamps(values: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
@@ -112,8 +119,16 @@ fn bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
     Arc::new(values.collect::<BooleanArray>())
 }
 
-fn string_lists<'a, 'b: 'a>(values: impl Iterator<Item = Option<&'a Vec<Text<'b>>>>) -> ArrayRef {
-    let mut b = ListBuilder::new(StringBuilder::new());
+fn string_lists<'a, 'b: 'a>(
+    values: impl Iterator<Item = Option<&'a Vec<Text<'b>>>> + Clone,
+) -> ArrayRef {
+    let (items, bytes) = values.clone().flatten().fold((0, 0), |(n, b), v| {
+        (n + v.len(), b + v.iter().map(|s| s.len()).sum::<usize>())
+    });
+    let mut b = ListBuilder::with_capacity(
+        StringBuilder::with_capacity(items, bytes),
+        values.size_hint().0,
+    );
     for v in values {
         match v {
             Some(items) => {

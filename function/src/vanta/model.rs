@@ -82,7 +82,43 @@ pub(crate) struct Envelope<T> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Results<T> {
     pub page_info: PageInfo,
+    #[serde(
+        deserialize_with = "page_data",
+        bound(deserialize = "T: Deserialize<'de>")
+    )]
     pub data: Vec<T>,
+}
+
+/// Records a page holds at most (Vanta's largest `pageSize`).
+const MAX_PAGE_RECORDS: usize = 100;
+
+/// A page's records into a vector sized for a full page at once: JSON gives
+/// no length up front, and growing from empty moved every record of a page
+/// five times.
+fn page_data<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Records<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Records<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of records")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(MAX_PAGE_RECORDS));
+            while let Some(record) = seq.next_element()? {
+                out.push(record);
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_seq(Records(std::marker::PhantomData))
 }
 
 #[derive(Deserialize)]
