@@ -201,6 +201,19 @@ async fn a_wrong_secret_key_is_refused_like_aws() {
     emu.shutdown().await;
 }
 
+/// Starts a multipart upload of `bucket`/`key`; its upload id.
+async fn start_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    s3.create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string()
+}
+
 /// Finds a file named `name` under `dir`.
 fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
@@ -231,16 +244,7 @@ async fn part_etags_are_checked_against_the_bytes_that_arrived() {
     .unwrap();
     let s3 = client(&emu).await;
     s3.create_bucket().bucket("etags").send().await.unwrap();
-    let upload_id = s3
-        .create_multipart_upload()
-        .bucket("etags")
-        .key("k")
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_string();
+    let upload_id = start_upload(&s3, "etags", "k").await;
     let mut etags = Vec::new();
     for (n, data) in [(1, vec![b'a'; 5 * 1024 * 1024]), (2, b"tail".to_vec())] {
         let out = s3
@@ -741,16 +745,7 @@ async fn parts_below_5_mib_except_the_last_are_entity_too_small() {
         .send()
         .await
         .unwrap();
-    let id = s3
-        .create_multipart_upload()
-        .bucket("small-parts")
-        .key("k")
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_string();
+    let id = start_upload(&s3, "small-parts", "k").await;
     let mut parts = Vec::new();
     for n in 1..=2 {
         let out = s3

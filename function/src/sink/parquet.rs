@@ -364,15 +364,15 @@ const LOW_CARDINALITY_COLUMNS: &[&str] = &[
     "imageScanTag",
 ];
 
-/// Top-level columns a query filters by value or range: timestamps,
-/// scores, flags and the low-cardinality strings. Only these carry
+/// Top-level columns a query filters by range: timestamps, scores and
+/// flags. These and the low-cardinality strings are the only columns with
 /// statistics (min, max and null count per page and per column chunk, the
 /// page index readers skip pages with). Ids, names, free text, URLs and the
 /// nested columns carry none: their values are scattered across every row
 /// group, so a min and max would let no reader skip anything, and computing
 /// them (a string comparison per value) was about a tenth of the function's
 /// CPU in a sync.
-const FILTER_COLUMNS: &[&str] = &[
+const RANGE_COLUMNS: &[&str] = &[
     "firstDetectedDate",
     "sourceDetectedDate",
     "lastDetectedDate",
@@ -384,12 +384,6 @@ const FILTER_COLUMNS: &[&str] = &[
     "scannerScore",
     "isFixable",
     "hasBeenScanned",
-    "severity",
-    "vulnerabilityType",
-    "integrationId",
-    "scanSource",
-    "assetType",
-    "imageScanTag",
 ];
 
 /// The data page size the writer aims for. Pages of 128 KiB keep the
@@ -424,7 +418,7 @@ impl PartWriter {
             props = props.set_column_dictionary_enabled(ColumnPath::from(*column), true);
         }
         props = props.set_statistics_enabled(EnabledStatistics::None);
-        for column in FILTER_COLUMNS {
+        for column in RANGE_COLUMNS.iter().chain(LOW_CARDINALITY_COLUMNS) {
             props = props
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::Page);
         }
@@ -479,6 +473,7 @@ mod tests {
     use super::*;
     use arrow_array::Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::metadata::ColumnChunkMetaData;
     use serde::Deserialize;
     use serde_json::json;
 
@@ -520,6 +515,26 @@ mod tests {
         assert!(scanners.is_null(1));
     }
 
+    /// The column chunks of the first row group of a file of `records`, as
+    /// the parquet reader reads them from the footer.
+    fn written_columns(records: &[Vulnerability]) -> Vec<ColumnChunkMetaData> {
+        let mut w = PartWriter::new(Vulnerability::schema(), 10).unwrap();
+        w.write(&Vulnerability::to_batch(records).unwrap()).unwrap();
+        let mut out = w.take_output();
+        out.extend(w.finish().unwrap());
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        meta.row_group(0).columns().to_vec()
+    }
+
+    fn column<'a>(columns: &'a [ColumnChunkMetaData], name: &str) -> &'a ColumnChunkMetaData {
+        columns
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    }
+
     #[test]
     fn only_low_cardinality_columns_are_dictionary_encoded() {
         let v = Vec::<Vulnerability>::deserialize(json!([
@@ -527,23 +542,8 @@ mod tests {
             {"id": "v2", "severity": "HIGH", "description": "b"}
         ]))
         .unwrap();
-        let mut w = PartWriter::new(Vulnerability::schema(), 10).unwrap();
-        w.write(&Vulnerability::to_batch(&v).unwrap()).unwrap();
-        let mut out = w.take_output();
-        out.extend(w.finish().unwrap());
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
-        let meta = parquet::file::reader::FileReader::metadata(&reader);
-        let group = meta.row_group(0);
-        let dictionary = |name: &str| {
-            group
-                .columns()
-                .iter()
-                .find(|c| c.column_path().string() == name)
-                .unwrap()
-                .dictionary_page_offset()
-                .is_some()
-        };
+        let columns = written_columns(&v);
+        let dictionary = |name: &str| column(&columns, name).dictionary_page_offset().is_some();
         assert!(dictionary("severity"));
         assert!(!dictionary("id"));
         assert!(!dictionary("description"));
@@ -558,23 +558,8 @@ mod tests {
              "firstDetectedDate": "2024-02-17T15:26:43.534Z", "cvssSeverityScore": 1.5}
         ]))
         .unwrap();
-        let mut w = PartWriter::new(Vulnerability::schema(), 10).unwrap();
-        w.write(&Vulnerability::to_batch(&v).unwrap()).unwrap();
-        let mut out = w.take_output();
-        out.extend(w.finish().unwrap());
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
-        let meta = parquet::file::reader::FileReader::metadata(&reader);
-        let group = meta.row_group(0);
-        let stats = |name: &str| {
-            group
-                .columns()
-                .iter()
-                .find(|c| c.column_path().string() == name)
-                .unwrap()
-                .statistics()
-                .cloned()
-        };
+        let columns = written_columns(&v);
+        let stats = |name: &str| column(&columns, name).statistics().cloned();
         match stats("firstDetectedDate") {
             Some(parquet::file::statistics::Statistics::Int64(s)) => {
                 assert!(s.min_opt() < s.max_opt(), "{s:?}");
@@ -588,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn every_filter_and_dictionary_column_is_a_column() {
+    fn every_statistics_and_dictionary_column_is_a_column() {
         let names: Vec<String> = [
             Vulnerability::schema(),
             Remediation::schema(),
@@ -602,7 +587,7 @@ mod tests {
                 .collect::<Vec<_>>()
         })
         .collect();
-        for column in FILTER_COLUMNS.iter().chain(LOW_CARDINALITY_COLUMNS) {
+        for column in RANGE_COLUMNS.iter().chain(LOW_CARDINALITY_COLUMNS) {
             assert!(
                 names.iter().any(|n| n == column),
                 "{column} is no top-level column of any schema"
