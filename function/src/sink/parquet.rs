@@ -364,15 +364,15 @@ const LOW_CARDINALITY_COLUMNS: &[&str] = &[
     "imageScanTag",
 ];
 
-/// Top-level columns a query filters by value or range: timestamps,
-/// scores, flags and the low-cardinality strings. Only these carry
+/// Top-level columns a query filters by range: timestamps, scores and
+/// flags. These and the low-cardinality strings are the only columns with
 /// statistics (min, max and null count per page and per column chunk, the
 /// page index readers skip pages with). Ids, names, free text, URLs and the
 /// nested columns carry none: their values are scattered across every row
 /// group, so a min and max would let no reader skip anything, and computing
 /// them (a string comparison per value) was about a tenth of the function's
 /// CPU in a sync.
-const FILTER_COLUMNS: &[&str] = &[
+const RANGE_COLUMNS: &[&str] = &[
     "firstDetectedDate",
     "sourceDetectedDate",
     "lastDetectedDate",
@@ -384,12 +384,6 @@ const FILTER_COLUMNS: &[&str] = &[
     "scannerScore",
     "isFixable",
     "hasBeenScanned",
-    "severity",
-    "vulnerabilityType",
-    "integrationId",
-    "scanSource",
-    "assetType",
-    "imageScanTag",
 ];
 
 /// The data page size the writer aims for. Pages of 128 KiB keep the
@@ -424,7 +418,7 @@ impl PartWriter {
             props = props.set_column_dictionary_enabled(ColumnPath::from(*column), true);
         }
         props = props.set_statistics_enabled(EnabledStatistics::None);
-        for column in FILTER_COLUMNS {
+        for column in RANGE_COLUMNS.iter().chain(LOW_CARDINALITY_COLUMNS) {
             props = props
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::Page);
         }
@@ -579,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn every_filter_and_dictionary_column_is_a_column() {
+    fn every_statistics_and_dictionary_column_is_a_column() {
         let names: Vec<String> = [
             Vulnerability::schema(),
             Remediation::schema(),
@@ -593,7 +587,7 @@ mod tests {
                 .collect::<Vec<_>>()
         })
         .collect();
-        for column in FILTER_COLUMNS.iter().chain(LOW_CARDINALITY_COLUMNS) {
+        for column in RANGE_COLUMNS.iter().chain(LOW_CARDINALITY_COLUMNS) {
             assert!(
                 names.iter().any(|n| n == column),
                 "{column} is no top-level column of any schema"
