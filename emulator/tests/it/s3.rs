@@ -127,36 +127,23 @@ async fn multipart_upload_assembles_parts_in_order() {
         .await
         .unwrap();
 
-    let upload = s3
-        .create_multipart_upload()
-        .bucket("parts-bucket")
-        .key("part-0.parquet")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = upload.upload_id().unwrap().to_string();
+    let upload_id = start_upload(&s3, "parts-bucket", "part-0.parquet").await;
     // S3's minimum part size is 5 MiB for every part but the last.
     let part1 = vec![b'a'; 5 * 1024 * 1024];
     let part2 = b"tail".to_vec();
-    let mut completed = Vec::new();
-    for (n, data) in [(1, part1.clone()), (2, part2.clone())] {
-        let out = s3
-            .upload_part()
-            .bucket("parts-bucket")
-            .key("part-0.parquet")
-            .upload_id(&upload_id)
-            .part_number(n)
-            .body(ByteStream::from(data))
-            .send()
-            .await
-            .unwrap();
-        completed.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let etags = upload_parts(
+        &s3,
+        "parts-bucket",
+        "part-0.parquet",
+        &upload_id,
+        [part1.clone(), part2.clone()],
+    )
+    .await;
+    let completed: Vec<_> = etags
+        .iter()
+        .zip(1..)
+        .map(|(etag, n)| CompletedPart::builder().part_number(n).e_tag(etag).build())
+        .collect();
     s3.complete_multipart_upload()
         .bucket("parts-bucket")
         .key("part-0.parquet")
@@ -214,6 +201,31 @@ async fn start_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Strin
         .to_string()
 }
 
+/// Uploads `parts` as parts 1, 2, … of the upload `id`; their ETags.
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: impl IntoIterator<Item = Vec<u8>>,
+) -> Vec<String> {
+    let mut etags = Vec::new();
+    for (data, n) in parts.into_iter().zip(1..) {
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .unwrap();
+        etags.push(out.e_tag().unwrap().to_string());
+    }
+    etags
+}
+
 /// Finds a file named `name` under `dir`.
 fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
@@ -245,20 +257,14 @@ async fn part_etags_are_checked_against_the_bytes_that_arrived() {
     let s3 = client(&emu).await;
     s3.create_bucket().bucket("etags").send().await.unwrap();
     let upload_id = start_upload(&s3, "etags", "k").await;
-    let mut etags = Vec::new();
-    for (n, data) in [(1, vec![b'a'; 5 * 1024 * 1024]), (2, b"tail".to_vec())] {
-        let out = s3
-            .upload_part()
-            .bucket("etags")
-            .key("k")
-            .upload_id(&upload_id)
-            .part_number(n)
-            .body(ByteStream::from(data))
-            .send()
-            .await
-            .unwrap();
-        etags.push(out.e_tag().unwrap().to_string());
-    }
+    let etags = upload_parts(
+        &s3,
+        "etags",
+        "k",
+        &upload_id,
+        [vec![b'a'; 5 * 1024 * 1024], b"tail".to_vec()],
+    )
+    .await;
     let complete = |second: &str| {
         s3.complete_multipart_upload()
             .bucket("etags")
