@@ -100,12 +100,12 @@ pub(crate) struct Store {
     /// a conditional completion can tell that the key was deleted meanwhile.
     uploads: Mutex<HashMap<String, (Arc<KeyState>, u64)>>,
     /// The MD5 of each part as `s3s-fs` computed it when the part arrived,
-    /// by upload id and part number, with the part file's identity then: a
+    /// keyed by the part's file, with the file's identity then: a
     /// CompleteMultipartUpload checks the parts' ETags against it instead
     /// of hashing every part again (S3 does not read the parts twice
     /// either). A part whose file changed since, or that arrived before
     /// this emulator started, is hashed as before.
-    part_digests: Mutex<HashMap<String, HashMap<i32, PartDigest>>>,
+    part_md5s: Mutex<HashMap<PathBuf, PartDigest>>,
 }
 
 /// A part's MD5 and the identity of the file it was computed from.
@@ -126,11 +126,6 @@ impl PartDigest {
             modified: meta.modified().ok()?,
             md5,
         })
-    }
-
-    /// Whether `meta` is still the file this digest was computed from.
-    fn describes(&self, meta: &std::fs::Metadata) -> bool {
-        Self::of(meta, self.md5).as_ref() == Some(self)
     }
 }
 
@@ -467,7 +462,7 @@ impl Store {
             keys: KeyLocks::default(),
             tmp_counter: AtomicU64::new(0),
             uploads: Mutex::new(HashMap::new()),
-            part_digests: Mutex::new(HashMap::new()),
+            part_md5s: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1033,7 +1028,6 @@ impl S3 for Store {
             req.input.body = Some(StreamingBlob::wrap(inspected));
         }
         let trailers = req.trailing_headers.take();
-        let (upload_id, number) = (req.input.upload_id.clone(), req.input.part_number);
         let mut resp = self.fs.upload_part(req).await?;
         let computed = std::mem::take(
             &mut *hasher
@@ -1086,10 +1080,10 @@ impl S3 for Store {
             .and_then(|e| md5_of_hex(e.value()));
         if let (Some(md5), Ok(meta)) = (md5, tokio::fs::metadata(&part).await) {
             if let Some(digest) = PartDigest::of(&meta, md5) {
-                self.digests()
-                    .entry(upload_id)
-                    .or_default()
-                    .insert(number, digest);
+                self.part_md5s
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(part, digest);
             }
         }
         Ok(resp)
@@ -1106,9 +1100,10 @@ impl S3 for Store {
             req.input.upload_id, req.input.part_number
         ));
         // The part's bytes change: a digest recorded for them is void.
-        if let Some(parts) = self.digests().get_mut(&req.input.upload_id) {
-            parts.remove(&req.input.part_number);
-        }
+        self.part_md5s
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&part);
         let mut resp = self.fs.upload_part_copy(req).await?;
         let modified = tokio::fs::metadata(&part)
             .await
@@ -1837,11 +1832,12 @@ impl S3 for Store {
             // the one it was computed from; otherwise it is hashed here.
             let known = match reader.metadata().await {
                 Ok(meta) => self
-                    .digests()
-                    .get(&id)
-                    .and_then(|parts| parts.get(&n))
+                    .part_md5s
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&path)
                     .copied()
-                    .filter(|d| d.describes(&meta)),
+                    .filter(|d| PartDigest::of(&meta, d.md5).as_ref() == Some(d)),
                 Err(_) => None,
             };
             let mut md5 = known.is_none().then(Md5::new);
@@ -1986,15 +1982,17 @@ impl S3 for Store {
 }
 
 impl Store {
-    /// The recorded part digests ([`Store::part_digests`]).
-    fn digests(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<i32, PartDigest>>> {
-        self.part_digests
+    async fn forget_upload(&self, id: &str) {
+        let prefix = format!(".upload_id-{id}.part-");
+        self.part_md5s
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    async fn forget_upload(&self, id: &str) {
-        self.digests().remove(id);
+            .retain(|path, _| {
+                !path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            });
         let _ = tokio::fs::remove_file(self.upload_info_path(id)).await;
         self.uploads
             .lock()
