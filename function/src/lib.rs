@@ -14,6 +14,7 @@ pub mod event;
 pub mod handler;
 pub mod logging;
 pub mod metrics;
+pub mod runtime;
 pub mod sink;
 pub mod stats;
 pub mod tls;

@@ -11,10 +11,10 @@ use vanta_vuln_sync::handler::Handler;
 /// which multi-megabyte Parquet and upload buffers come from the heap and
 /// fragment it: RSS then creeps up with the dataset's size. A fixed threshold
 /// keeps those buffers in mmap'd memory that is returned on free, so memory
-/// stays flat. The sync encodes on blocking threads (see
-/// `engine::stream::cpu_bound`), and glibc gives each new thread an arena of
-/// its own, up to eight per core: two arenas keep the peak RSS where one
-/// thread kept it (47.6 MiB with an arena per thread, 40-43 MiB with two, at
+/// stays flat. With two CPUs or more the sync encodes on blocking threads
+/// (see `engine::stream::cpu_bound`), and glibc gives each new thread an
+/// arena of its own, up to eight per core: two arenas keep the peak RSS where
+/// one thread kept it (47.6 MiB with an arena per thread, 40-43 MiB with two, at
 /// 100,000 vulnerabilities). (Two libc calls; nothing that can wait.)
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -28,10 +28,12 @@ fn tune_malloc() {
 
 fn main() -> Result<(), lambda_runtime::Error> {
     tune_malloc();
-    run()
+    let cpus = vanta_vuln_sync::runtime::cpus_of_this_process();
+    vanta_vuln_sync::runtime::build(cpus)
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(run())
 }
 
-#[tokio::main]
 async fn run() -> Result<(), lambda_runtime::Error> {
     vanta_vuln_sync::logging::init_from_env();
     let handler = Arc::new(Handler::default());

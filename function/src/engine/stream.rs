@@ -171,8 +171,10 @@ pub(super) const CHECKPOINT_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs CPU-bound work (a page's decoding and encoding) off the async
 /// worker on a multi-threaded runtime, so the fetchers' requests keep going
-/// out meanwhile (with one CPU and one worker, a row group's encoding
-/// otherwise holds every fetcher back); inline on a single-threaded one.
+/// out from the other CPUs meanwhile; inline on a single-threaded one, which
+/// the function runs on when it has one CPU or less (`crate::runtime`:
+/// handing the work to another thread on the same CPU cost more than it
+/// overlapped).
 fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
@@ -393,6 +395,13 @@ pub(super) async fn run_stream<R: SyncRecord>(
         if let Some(open) = file.take() {
             state.parts.push(open.finish(dataset).await?);
         }
+        tracing::debug!(
+            dataset,
+            pages = state.pages,
+            records = state.records,
+            parts = state.parts.len(),
+            "stream finished"
+        );
         Ok(())
     }
     .await;
