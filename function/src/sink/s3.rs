@@ -222,6 +222,7 @@ impl Bucket {
             part_bytes: part_bytes.max(MIN_PART_BYTES),
             upload_id: None,
             parts: Vec::new(),
+            in_flight: None,
             buffer: Vec::new(),
             size: 0,
         }
@@ -229,12 +230,21 @@ impl Bucket {
 }
 
 /// A streamed object upload (S3 multipart once it outgrows one part).
+///
+/// A full part is sent in the background while the caller goes on
+/// producing the next one; at most one part is in flight, and its outcome
+/// is awaited before the next part is sent and before the upload completes
+/// or is aborted. Waiting for each part instead held the writer for the
+/// whole round trip (26-49 ms a 6 MB part against the local emulator, a
+/// seventh of a 100,000-vulnerability sync's wall time).
 pub struct Upload {
     bucket: Bucket,
     key: String,
     part_bytes: usize,
     upload_id: Option<String>,
     parts: Vec<CompletedPart>,
+    /// The part being sent.
+    in_flight: Option<tokio::task::JoinHandle<Result<CompletedPart, S3Error>>>,
     buffer: Vec<u8>,
     size: u64,
 }
@@ -250,7 +260,8 @@ impl Upload {
         self.upload_id.as_deref()
     }
 
-    /// Appends bytes; uploads a part whenever a full one is buffered.
+    /// Appends bytes; sends a part whenever a full one is buffered (after
+    /// the previous part's answer: its failure is returned here).
     pub async fn write(&mut self, bytes: Vec<u8>) -> Result<(), S3Error> {
         self.size += bytes.len() as u64;
         if self.buffer.is_empty() {
@@ -260,52 +271,75 @@ impl Upload {
         }
         if self.buffer.len() >= self.part_bytes {
             let part = std::mem::take(&mut self.buffer);
-            self.upload_part(part).await?;
+            self.send_part(part).await?;
         }
         Ok(())
     }
 
-    async fn upload_part(&mut self, part: Vec<u8>) -> Result<(), S3Error> {
+    /// Waits for the part in flight, if any, and records it.
+    async fn settle(&mut self) -> Result<(), S3Error> {
+        let Some(task) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let part = task.await.map_err(|e| S3Error {
+            operation: "UploadPart",
+            bucket: self.bucket.name.clone(),
+            key: self.key.clone(),
+            message: format!("the part's upload task failed: {e}"),
+            not_found: false,
+        })??;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// Starts the multipart upload if needed, waits for the part in flight,
+    /// then starts sending `part` in the background.
+    async fn send_part(&mut self, part: Vec<u8>) -> Result<(), S3Error> {
+        self.settle().await?;
         let b = &self.bucket;
-        if self.upload_id.is_none() {
-            let created = b
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = b
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&b.name)
+                    .key(&self.key)
+                    .content_type("application/vnd.apache.parquet")
+                    .send()
+                    .await
+                    .map_err(|e| b.error("CreateMultipartUpload", &self.key, e, false))?;
+                let Some(id) = created.upload_id else {
+                    return Err(S3Error {
+                        operation: "CreateMultipartUpload",
+                        bucket: b.name.clone(),
+                        key: self.key.clone(),
+                        message: "the answer carried no UploadId".into(),
+                        not_found: false,
+                    });
+                };
+                self.upload_id.insert(id).clone()
+            }
+        };
+        let number = (self.parts.len() + 1) as i32;
+        let (bucket, key) = (b.clone(), self.key.clone());
+        self.in_flight = Some(tokio::spawn(async move {
+            let out = bucket
                 .client
-                .create_multipart_upload()
-                .bucket(&b.name)
-                .key(&self.key)
-                .content_type("application/vnd.apache.parquet")
+                .upload_part()
+                .bucket(&bucket.name)
+                .key(&key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(part))
                 .send()
                 .await
-                .map_err(|e| b.error("CreateMultipartUpload", &self.key, e, false))?;
-            self.upload_id = created.upload_id;
-            if self.upload_id.is_none() {
-                return Err(S3Error {
-                    operation: "CreateMultipartUpload",
-                    bucket: b.name.clone(),
-                    key: self.key.clone(),
-                    message: "the answer carried no UploadId".into(),
-                    not_found: false,
-                });
-            }
-        }
-        let number = self.parts.len() as i32 + 1;
-        let out = b
-            .client
-            .upload_part()
-            .bucket(&b.name)
-            .key(&self.key)
-            .upload_id(self.upload_id.as_deref().unwrap_or_default())
-            .part_number(number)
-            .body(ByteStream::from(part))
-            .send()
-            .await
-            .map_err(|e| b.error("UploadPart", &self.key, e, false))?;
-        self.parts.push(
-            CompletedPart::builder()
+                .map_err(|e| bucket.error("UploadPart", &key, e, false))?;
+            Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(out.e_tag)
-                .build(),
-        );
+                .build())
+        }));
         Ok(())
     }
 
@@ -347,8 +381,9 @@ impl Upload {
         }
         if !self.buffer.is_empty() {
             let last = std::mem::take(&mut self.buffer);
-            self.upload_part(last).await?;
+            self.send_part(last).await?;
         }
+        self.settle().await?;
         let b = &self.bucket;
         let done = b
             .client
@@ -378,8 +413,13 @@ impl Upload {
     }
 
     /// Abandons the object; a started multipart upload is aborted so S3 does
-    /// not keep (and bill) its parts.
-    pub async fn abort(self) {
+    /// not keep (and bill) its parts. A part still in flight is awaited
+    /// first: S3 may keep a part that arrives after the abort, which would
+    /// then need another abort.
+    pub async fn abort(mut self) {
+        if let Some(task) = self.in_flight.take() {
+            let _ = task.await;
+        }
         if let Some(id) = &self.upload_id {
             let b = &self.bucket;
             if let Err(e) = b

@@ -65,6 +65,38 @@ async fn a_part_whose_completion_fails_is_aborted_and_overwrites_nothing() {
     w.emulator.shutdown().await;
 }
 
+/// Parts are sent in the background; a part that fails is not lost: its
+/// error comes back from the next write or from `finish`, and nothing is
+/// left behind (no object, no open upload).
+#[tokio::test]
+async fn a_part_that_fails_in_the_background_fails_the_upload() {
+    let w = World::with_data(data(1, 1, 1)).await;
+    let bucket = Bucket::new(w.s3.clone(), BUCKET);
+    let key = format!("{PREFIX}/snapshots/x/part-00000-bbbbbbbb.parquet");
+    let mut upload = bucket.upload(key.clone(), MIN_PART_BYTES);
+    upload.write(vec![1u8; MIN_PART_BYTES + 1]).await.unwrap();
+    let id = upload.upload_id().expect("a multipart upload").to_owned();
+    // The upload disappears under the writer (as after a lifecycle rule's
+    // abort): the part in flight or the next one is answered NoSuchUpload.
+    w.s3.abort_multipart_upload()
+        .bucket(BUCKET)
+        .key(&key)
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let e = match upload.write(vec![2u8; MIN_PART_BYTES + 1]).await {
+        Err(e) => e,
+        Ok(()) => upload.finish().await.unwrap_err(),
+    };
+    assert_eq!(e.operation, "UploadPart", "{e}");
+    assert!(e.message.contains("NoSuchUpload"), "{e}");
+    assert!(w.get(&key).await.is_none(), "no object was created");
+    assert!(!is_open(&w, &key, &id).await, "no upload left open");
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_first_page_before_the_deadline_fails_without_a_checkpoint() {
     let mut config = mock_vanta::Config {
