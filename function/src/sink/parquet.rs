@@ -5,7 +5,7 @@
 //! (`deactivateMetadata`, `scanners`) structured columns, so Athena, DuckDB
 //! and pyarrow can query them without parsing JSON strings.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
@@ -54,41 +54,54 @@ fn str_list(name: &str) -> Field {
 }
 
 fn deactivate_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("isVulnDeactivatedIndefinitely", DataType::Boolean, true),
-        ts("deactivatedUntilDate"),
-        utf8("deactivationReason"),
-        ts("deactivatedOnDate"),
-        utf8("deactivatedBy"),
-    ])
+    static FIELDS: OnceLock<Fields> = OnceLock::new();
+    FIELDS
+        .get_or_init(|| {
+            Fields::from(vec![
+                Field::new("isVulnDeactivatedIndefinitely", DataType::Boolean, true),
+                ts("deactivatedUntilDate"),
+                utf8("deactivationReason"),
+                ts("deactivatedOnDate"),
+                utf8("deactivatedBy"),
+            ])
+        })
+        .clone()
 }
 
 fn asset_tag_fields() -> Fields {
-    Fields::from(vec![utf8("key"), utf8("value")])
+    static FIELDS: OnceLock<Fields> = OnceLock::new();
+    FIELDS
+        .get_or_init(|| Fields::from(vec![utf8("key"), utf8("value")]))
+        .clone()
 }
 
 fn scanner_fields() -> Fields {
-    Fields::from(vec![
-        utf8("resourceId"),
-        utf8("integrationId"),
-        utf8("imageDigest"),
-        ts("imagePushedAtDate"),
-        str_list("imageTags"),
-        Field::new(
-            "assetTags",
-            DataType::List(list_item(DataType::Struct(asset_tag_fields()))),
-            true,
-        ),
-        utf8("parentAccountOrOrganization"),
-        utf8("biosUuid"),
-        str_list("ipv4s"),
-        str_list("ipv6s"),
-        str_list("macAddresses"),
-        str_list("hostnames"),
-        str_list("fqdns"),
-        str_list("operatingSystems"),
-        utf8("targetId"),
-    ])
+    static FIELDS: OnceLock<Fields> = OnceLock::new();
+    FIELDS
+        .get_or_init(|| {
+            Fields::from(vec![
+                utf8("resourceId"),
+                utf8("integrationId"),
+                utf8("imageDigest"),
+                ts("imagePushedAtDate"),
+                str_list("imageTags"),
+                Field::new(
+                    "assetTags",
+                    DataType::List(list_item(DataType::Struct(asset_tag_fields()))),
+                    true,
+                ),
+                utf8("parentAccountOrOrganization"),
+                utf8("biosUuid"),
+                str_list("ipv4s"),
+                str_list("ipv6s"),
+                str_list("macAddresses"),
+                str_list("hostnames"),
+                str_list("fqdns"),
+                str_list("operatingSystems"),
+                utf8("targetId"),
+            ])
+        })
+        .clone()
 }
 
 /// A string column, its buffers sized once (collecting grows the values
@@ -177,33 +190,40 @@ fn batch(
 
 impl ParquetRecord for Vulnerability<'_> {
     fn schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Utf8, false),
-            utf8("name"),
-            utf8("description"),
-            utf8("integrationId"),
-            utf8("packageIdentifier"),
-            utf8("vulnerabilityType"),
-            utf8("targetId"),
-            ts("firstDetectedDate"),
-            ts("sourceDetectedDate"),
-            ts("lastDetectedDate"),
-            utf8("severity"),
-            Field::new("cvssSeverityScore", DataType::Float64, true),
-            Field::new("scannerScore", DataType::Float64, true),
-            Field::new("isFixable", DataType::Boolean, true),
-            utf8("fixedVersion"),
-            ts("remediateByDate"),
-            str_list("relatedVulns"),
-            str_list("relatedUrls"),
-            utf8("externalURL"),
-            utf8("scanSource"),
-            Field::new(
-                "deactivateMetadata",
-                DataType::Struct(deactivate_fields()),
-                true,
-            ),
-        ]))
+        // Built once: a schema is a few dozen allocations, and every page's
+        // batch names it.
+        static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+        SCHEMA
+            .get_or_init(|| {
+                Arc::new(Schema::new(vec![
+                    Field::new("id", DataType::Utf8, false),
+                    utf8("name"),
+                    utf8("description"),
+                    utf8("integrationId"),
+                    utf8("packageIdentifier"),
+                    utf8("vulnerabilityType"),
+                    utf8("targetId"),
+                    ts("firstDetectedDate"),
+                    ts("sourceDetectedDate"),
+                    ts("lastDetectedDate"),
+                    utf8("severity"),
+                    Field::new("cvssSeverityScore", DataType::Float64, true),
+                    Field::new("scannerScore", DataType::Float64, true),
+                    Field::new("isFixable", DataType::Boolean, true),
+                    utf8("fixedVersion"),
+                    ts("remediateByDate"),
+                    str_list("relatedVulns"),
+                    str_list("relatedUrls"),
+                    utf8("externalURL"),
+                    utf8("scanSource"),
+                    Field::new(
+                        "deactivateMetadata",
+                        DataType::Struct(deactivate_fields()),
+                        true,
+                    ),
+                ]))
+            })
+            .clone()
     }
 
     fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
@@ -262,15 +282,22 @@ impl ParquetRecord for Vulnerability<'_> {
 
 impl ParquetRecord for Remediation<'_> {
     fn schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Utf8, false),
-            utf8("vulnerabilityId"),
-            utf8("vulnerableAssetId"),
-            utf8("severity"),
-            ts("detectedDate"),
-            ts("slaDeadlineDate"),
-            ts("remediationDate"),
-        ]))
+        // Built once: a schema is a few dozen allocations, and every page's
+        // batch names it.
+        static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+        SCHEMA
+            .get_or_init(|| {
+                Arc::new(Schema::new(vec![
+                    Field::new("id", DataType::Utf8, false),
+                    utf8("vulnerabilityId"),
+                    utf8("vulnerableAssetId"),
+                    utf8("severity"),
+                    ts("detectedDate"),
+                    ts("slaDeadlineDate"),
+                    ts("remediationDate"),
+                ]))
+            })
+            .clone()
     }
 
     fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
@@ -323,18 +350,25 @@ fn scanner_columns(s: &[&Scanner<'_>]) -> Vec<ArrayRef> {
 
 impl ParquetRecord for VulnerableAsset<'_> {
     fn schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Utf8, false),
-            utf8("name"),
-            utf8("assetType"),
-            Field::new("hasBeenScanned", DataType::Boolean, true),
-            utf8("imageScanTag"),
-            Field::new(
-                "scanners",
-                DataType::List(list_item(DataType::Struct(scanner_fields()))),
-                true,
-            ),
-        ]))
+        // Built once: a schema is a few dozen allocations, and every page's
+        // batch names it.
+        static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+        SCHEMA
+            .get_or_init(|| {
+                Arc::new(Schema::new(vec![
+                    Field::new("id", DataType::Utf8, false),
+                    utf8("name"),
+                    utf8("assetType"),
+                    Field::new("hasBeenScanned", DataType::Boolean, true),
+                    utf8("imageScanTag"),
+                    Field::new(
+                        "scanners",
+                        DataType::List(list_item(DataType::Struct(scanner_fields()))),
+                        true,
+                    ),
+                ]))
+            })
+            .clone()
     }
 
     fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
