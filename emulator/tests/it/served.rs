@@ -20,6 +20,11 @@ pub struct Served {
     pub child: Child,
     pub pid: u32,
     pub endpoint: String,
+    /// Its S3 state, unless the test passed `--state-dir`: the process is
+    /// killed when the test ends, so it never removes a directory of its
+    /// own; this one goes with the test (a 1 GiB object was left in /tmp
+    /// by every run before).
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Served {
@@ -47,9 +52,13 @@ impl Served {
                 });
             }
         }
+        command.args(["serve", "--addr", "127.0.0.1:0"]).args(args);
+        let state = (!args.contains(&"--state-dir"))
+            .then(|| tempfile::tempdir().expect("a state directory"));
+        if let Some(dir) = &state {
+            command.arg("--state-dir").arg(dir.path());
+        }
         let mut child = command
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -70,6 +79,7 @@ impl Served {
             child,
             pid,
             endpoint,
+            _state: state,
         }
     }
 
