@@ -8,11 +8,16 @@
 //! same concurrency (one pager per endpoint, pages of 100) and discards every
 //! record unread (only the cursor is decoded, from `pageInfo`, and the
 //! records counted by their `"id":` keys), so no sync on this machine could
-//! be faster. The sync is reported as a fraction of it. Between the two, a
+//! be faster. The sync is reported as a fraction of it. Before them, a
 //! pass that also decodes every record as the sync does and drops it: what
 //! JSON decoding alone costs, before Arrow, Parquet and S3. The CPU time of
 //! the function and of this process (mock-vanta, the emulator) shows where
 //! the two cores went.
+//!
+//! The machine's speed drifts between minutes, so each size runs
+//! SYNC_BENCH_ROUNDS rounds (default 3) of the limit and the sync back to
+//! back, each sync compared with the limit just before it, and reports the
+//! median fraction with its range.
 //!
 //! `cargo bench -p vanta-vuln-sync --bench sync_e2e`
 //! (SYNC_BENCH_VULNS="100000,1000000" to change the sizes;
@@ -163,8 +168,8 @@ fn client_pass(base_url: String, decode: bool, cpu: Option<usize>) -> (f64, u64,
     .expect("the client pass")
 }
 
-/// What one size measured.
-struct Figures {
+/// One round: the fetch-only limit, then the sync, back to back.
+struct Round {
     /// The sync's records per second, its seconds and peak RSS (KiB).
     rate: f64,
     secs: f64,
@@ -174,105 +179,147 @@ struct Figures {
     /// CPU seconds of this process (mock-vanta, the emulator, the Runtime
     /// API) while the sync ran.
     servers_cpu: f64,
-    /// The sync's answer.
-    result: Value,
     /// Fetch-only: records per second and this process's CPU seconds.
     limit: f64,
     limit_cpu: f64,
+}
+
+impl Round {
+    /// The sync as a fraction of the limit measured just before it.
+    fn fraction(&self) -> f64 {
+        self.rate / self.limit
+    }
+}
+
+/// What one size measured.
+struct Figures {
+    rounds: Vec<Round>,
+    /// The last sync's answer.
+    result: Value,
     /// Fetch and decode: records per second and the CPU seconds decoding.
     decoded: f64,
     decode_cpu: f64,
 }
 
-/// The fetch-only limit, a pass that also decodes, then the sync, on one
-/// stack.
-async fn run(vulns: u64, rems: u64, assets: u64, function_cpu: Option<usize>) -> Figures {
+/// The median of `values` (the lower middle one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() - 1) / 2]
+}
+
+/// A pass that decodes, then `rounds` rounds of the fetch-only limit and
+/// the sync, on one stack: the machine's speed drifts by a tenth between
+/// minutes, so each sync is compared with a limit measured just before it.
+async fn run(
+    vulns: u64,
+    rems: u64,
+    assets: u64,
+    function_cpu: Option<usize>,
+    rounds: usize,
+) -> Figures {
     let stack = LocalStack::start(vulns, rems, assets).await;
     let me = std::process::id();
-    let cpu0 = cpu_seconds(me).unwrap_or(0.0);
     let base = stack.vanta.base_url();
-    let (limit_secs, paged, _) =
-        tokio::task::block_in_place(|| client_pass(base.clone(), false, function_cpu));
-    let limit_cpu = cpu_seconds(me).unwrap_or(0.0) - cpu0;
-    assert_eq!(
-        paged,
-        vulns + rems + assets,
-        "fetch-only paged every record"
-    );
+    let records = vulns + rems + assets;
     let (decoded_secs, decoded, decode_cpu) =
-        tokio::task::block_in_place(|| client_pass(base, true, function_cpu));
-    assert_eq!(decoded, paged, "the decoding pass read every record");
-    let deadline = chrono::Utc::now().timestamp_millis() as u64 + 900_000;
-    let api = RuntimeApi::start("{}".into(), deadline).await;
+        tokio::task::block_in_place(|| client_pass(base.clone(), true, function_cpu));
+    assert_eq!(decoded, records, "the decoding pass read every record");
     let binary = std::env::var_os("SYNC_BENCH_BINARY")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_vanta-vuln-sync").into());
-    let binary = binary.as_path();
-    let mut cmd = lambda_command(binary, &api.addr);
-    stack.configure(&mut cmd, "bench");
-    if let Some(cpu) = function_cpu {
-        // SAFETY: the closure only calls sched_setaffinity, which is
-        // async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || pin(cpu));
+    let mut measured = Vec::new();
+    let mut result = Value::Null;
+    for round in 1..=rounds {
+        let cpu0 = cpu_seconds(me).unwrap_or(0.0);
+        let (limit_secs, paged, _) =
+            tokio::task::block_in_place(|| client_pass(base.clone(), false, function_cpu));
+        let limit_cpu = cpu_seconds(me).unwrap_or(0.0) - cpu0;
+        assert_eq!(paged, records, "fetch-only paged every record");
+        let deadline = chrono::Utc::now().timestamp_millis() as u64 + 900_000;
+        let api = RuntimeApi::start("{}".into(), deadline).await;
+        let mut cmd = lambda_command(&binary, &api.addr);
+        stack.configure(&mut cmd, "bench");
+        if let Some(cpu) = function_cpu {
+            // SAFETY: the closure only calls sched_setaffinity, which is
+            // async-signal-safe, between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || pin(cpu));
+            }
         }
+        let cpu1 = cpu_seconds(me).unwrap_or(0.0);
+        let mut child = cmd.spawn().expect("spawn function");
+        let pid = child.id().unwrap();
+        let ok = api
+            .wait_for(Duration::from_secs(900), |o| o.answered.is_some())
+            .await;
+        assert!(ok, "the function did not answer");
+        let hwm = vm_hwm_kib(pid).unwrap_or(0);
+        let cpu = cpu_seconds(pid).unwrap_or(0.0);
+        let servers_cpu = cpu_seconds(me).unwrap_or(0.0) - cpu1;
+        let (secs, body, error) = {
+            let o = api.observed.lock().unwrap();
+            (
+                (o.answered.unwrap() - o.first_next.unwrap()).as_secs_f64(),
+                o.body.clone().unwrap_or_default(),
+                o.error,
+            )
+        };
+        let _ = child.kill().await;
+        result = serde_json::from_str(&body).unwrap_or(Value::Null);
+        assert!(
+            !error && result["status"] == "complete",
+            "sync failed: {body}"
+        );
+        assert_eq!(
+            result["counts"]["vulnerabilities"].as_u64().unwrap()
+                + result["counts"]["remediations"].as_u64().unwrap()
+                + result["counts"]["vulnerableAssets"].as_u64().unwrap(),
+            records
+        );
+        let r = Round {
+            rate: records as f64 / secs,
+            secs,
+            hwm,
+            cpu,
+            servers_cpu,
+            limit: paged as f64 / limit_secs,
+            limit_cpu,
+        };
+        println!(
+            "  round {round}: limit {:.0} records/s, sync {:.2} s ({:.0} records/s, {:.1}% of it), function CPU {:.2} s, peak RSS {:.1} MiB",
+            r.limit,
+            r.secs,
+            r.rate,
+            r.fraction() * 100.0,
+            r.cpu,
+            r.hwm as f64 / 1024.0
+        );
+        measured.push(r);
     }
-    let cpu1 = cpu_seconds(me).unwrap_or(0.0);
-    let mut child = cmd.spawn().expect("spawn function");
-    let pid = child.id().unwrap();
-    let ok = api
-        .wait_for(Duration::from_secs(900), |o| o.answered.is_some())
-        .await;
-    assert!(ok, "the function did not answer");
-    let hwm = vm_hwm_kib(pid).unwrap_or(0);
-    let cpu = cpu_seconds(pid).unwrap_or(0.0);
-    let servers_cpu = cpu_seconds(me).unwrap_or(0.0) - cpu1;
-    let (secs, body, error) = {
-        let o = api.observed.lock().unwrap();
-        (
-            (o.answered.unwrap() - o.first_next.unwrap()).as_secs_f64(),
-            o.body.clone().unwrap_or_default(),
-            o.error,
-        )
-    };
-    let _ = child.kill().await;
-    let result: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    assert!(
-        !error && result["status"] == "complete",
-        "sync failed: {body}"
-    );
-    let records = vulns + rems + assets;
-    assert_eq!(
-        result["counts"]["vulnerabilities"].as_u64().unwrap()
-            + result["counts"]["remediations"].as_u64().unwrap()
-            + result["counts"]["vulnerableAssets"].as_u64().unwrap(),
-        records
-    );
-    let mut sizes = Vec::new();
+    // The last sync's part files.
+    let snapshot = result["snapshot"].as_str().unwrap_or_default();
+    let prefix = snapshot
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .unwrap_or("bench/snapshots");
     let listed = stack
         .s3
         .list_objects_v2()
         .bucket(BUCKET)
-        .prefix("bench/snapshots")
+        .prefix(prefix)
         .send()
         .await
         .unwrap();
-    for o in listed.contents() {
-        if o.key().unwrap_or("").ends_with(".parquet") {
-            sizes.push(o.size().unwrap_or(0) / 1024);
-        }
-    }
-    println!("  part files (KiB): {sizes:?}");
+    let sizes: Vec<i64> = listed
+        .contents()
+        .iter()
+        .filter(|o| o.key().unwrap_or("").ends_with(".parquet"))
+        .map(|o| o.size().unwrap_or(0) / 1024)
+        .collect();
+    println!("  part files of the last sync (KiB): {sizes:?}");
     stack.shutdown().await;
     Figures {
-        rate: records as f64 / secs,
-        secs,
-        hwm,
-        cpu,
-        servers_cpu,
+        rounds: measured,
         result,
-        limit: paged as f64 / limit_secs,
-        limit_cpu,
         decoded: decoded as f64 / decoded_secs,
         decode_cpu,
     }
@@ -306,28 +353,50 @@ async fn bench(cpus: Option<(usize, usize)>) {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let rounds: usize = std::env::var("SYNC_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let mut base_rss = None;
     for vulns in sizes {
-        let f = run(vulns, 50_000, 10_000, cpus.map(|c| c.1)).await;
-        let mib = f.hwm as f64 / 1024.0;
         println!(
-            "sync {vulns} vulns + 50000 remediations + 10000 assets: {:.2} s, {:.0} records/s, peak RSS {mib:.1} MiB, pages {}, retries {}",
-            f.secs, f.rate, f.result["pages"], f.result["retries"]
+            "sync {vulns} vulns + 50000 remediations + 10000 assets, {rounds} rounds (each the fetch-only limit, then the sync):"
+        );
+        let f = run(vulns, 50_000, 10_000, cpus.map(|c| c.1), rounds).await;
+        let of = |get: fn(&Round) -> f64| median(f.rounds.iter().map(get).collect());
+        let range = |get: fn(&Round) -> f64| {
+            let v: Vec<f64> = f.rounds.iter().map(get).collect();
+            (
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        let mib = of(|r| r.hwm as f64) / 1024.0;
+        let (lo, hi) = range(|r| r.fraction() * 100.0);
+        println!(
+            "  median: {:.2} s, {:.0} records/s, peak RSS {mib:.1} MiB, pages {}, retries {}",
+            of(|r| r.secs),
+            of(|r| r.rate),
+            f.result["pages"],
+            f.result["retries"]
         );
         println!(
-            "  fetch-only limit {:.0} records/s; the sync runs at {:.1}% of it (goal: 70%)",
-            f.limit,
-            f.rate / f.limit * 100.0
+            "  fetch-only limit {:.0} records/s (median); the sync runs at {:.1}% of it (median of the rounds' fractions; {lo:.1}-{hi:.1}%) (goal: 70%)",
+            of(|r| r.limit),
+            of(|r| r.fraction()) * 100.0
         );
         println!(
-            "  fetch and decode (no Arrow, Parquet or S3): {:.0} records/s, {:.1}% of the limit; decoding took {:.2} s of CPU",
+            "  fetch and decode (no Arrow, Parquet or S3): {:.0} records/s, {:.1}% of the median limit; decoding took {:.2} s of CPU",
             f.decoded,
-            f.decoded / f.limit * 100.0,
+            f.decoded / of(|r| r.limit) * 100.0,
             f.decode_cpu
         );
         println!(
-            "  CPU: the function {:.2} s; mock-vanta, the emulator and the Runtime API {:.2} s during the sync, mock-vanta and the client {:.2} s during the fetch-only pass",
-            f.cpu, f.servers_cpu, f.limit_cpu
+            "  CPU (medians): the function {:.2} s; mock-vanta, the emulator and the Runtime API {:.2} s during the sync, mock-vanta and the client {:.2} s during the fetch-only pass",
+            of(|r| r.cpu),
+            of(|r| r.servers_cpu),
+            of(|r| r.limit_cpu)
         );
         match base_rss {
             None => base_rss = Some(mib),
