@@ -143,10 +143,14 @@ impl Handler {
         {
             s3 = s3.force_path_style(true);
         }
-        if over_plain_http("AWS_ENDPOINT_URL_S3") {
+        let plain = over_plain_http("AWS_ENDPOINT_URL_S3");
+        if plain {
             s3 = s3.http_client(self.client_without_roots());
         }
-        let bucket = Bucket::new(aws_sdk_s3::Client::from_conf(s3.build()), &config.bucket);
+        let mut bucket = Bucket::new(aws_sdk_s3::Client::from_conf(s3.build()), &config.bucket);
+        if !plain {
+            bucket = bucket.unsigned_payloads();
+        }
         let mut sync_options = self.options.clone();
         sync_options.checkpoint_margin = config.checkpoint_margin;
         let engine = Arc::new(Engine::new(

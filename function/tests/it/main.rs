@@ -7,6 +7,7 @@ mod failures;
 mod hostile_values;
 mod lambda_binary;
 mod pacing;
+mod payload_signing;
 mod support;
 mod sync_mock;
 mod vanta_client;
