@@ -180,6 +180,15 @@ fn struct_list<T>(
     Ok(Arc::new(list))
 }
 
+/// The schema of `fields`, built the first time only: a schema is a few
+/// dozen allocations, and every page's batch names it.
+fn schema_once(
+    cell: &'static OnceLock<SchemaRef>,
+    fields: impl FnOnce() -> Vec<Field>,
+) -> SchemaRef {
+    cell.get_or_init(|| Arc::new(Schema::new(fields()))).clone()
+}
+
 fn batch(
     schema: SchemaRef,
     columns: Vec<ArrayRef>,
@@ -190,40 +199,36 @@ fn batch(
 
 impl ParquetRecord for Vulnerability<'_> {
     fn schema() -> SchemaRef {
-        // Built once: a schema is a few dozen allocations, and every page's
-        // batch names it.
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-        SCHEMA
-            .get_or_init(|| {
-                Arc::new(Schema::new(vec![
-                    Field::new("id", DataType::Utf8, false),
-                    utf8("name"),
-                    utf8("description"),
-                    utf8("integrationId"),
-                    utf8("packageIdentifier"),
-                    utf8("vulnerabilityType"),
-                    utf8("targetId"),
-                    ts("firstDetectedDate"),
-                    ts("sourceDetectedDate"),
-                    ts("lastDetectedDate"),
-                    utf8("severity"),
-                    Field::new("cvssSeverityScore", DataType::Float64, true),
-                    Field::new("scannerScore", DataType::Float64, true),
-                    Field::new("isFixable", DataType::Boolean, true),
-                    utf8("fixedVersion"),
-                    ts("remediateByDate"),
-                    str_list("relatedVulns"),
-                    str_list("relatedUrls"),
-                    utf8("externalURL"),
-                    utf8("scanSource"),
-                    Field::new(
-                        "deactivateMetadata",
-                        DataType::Struct(deactivate_fields()),
-                        true,
-                    ),
-                ]))
-            })
-            .clone()
+        schema_once(&SCHEMA, || {
+            vec![
+                Field::new("id", DataType::Utf8, false),
+                utf8("name"),
+                utf8("description"),
+                utf8("integrationId"),
+                utf8("packageIdentifier"),
+                utf8("vulnerabilityType"),
+                utf8("targetId"),
+                ts("firstDetectedDate"),
+                ts("sourceDetectedDate"),
+                ts("lastDetectedDate"),
+                utf8("severity"),
+                Field::new("cvssSeverityScore", DataType::Float64, true),
+                Field::new("scannerScore", DataType::Float64, true),
+                Field::new("isFixable", DataType::Boolean, true),
+                utf8("fixedVersion"),
+                ts("remediateByDate"),
+                str_list("relatedVulns"),
+                str_list("relatedUrls"),
+                utf8("externalURL"),
+                utf8("scanSource"),
+                Field::new(
+                    "deactivateMetadata",
+                    DataType::Struct(deactivate_fields()),
+                    true,
+                ),
+            ]
+        })
     }
 
     fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
@@ -282,22 +287,18 @@ impl ParquetRecord for Vulnerability<'_> {
 
 impl ParquetRecord for Remediation<'_> {
     fn schema() -> SchemaRef {
-        // Built once: a schema is a few dozen allocations, and every page's
-        // batch names it.
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-        SCHEMA
-            .get_or_init(|| {
-                Arc::new(Schema::new(vec![
-                    Field::new("id", DataType::Utf8, false),
-                    utf8("vulnerabilityId"),
-                    utf8("vulnerableAssetId"),
-                    utf8("severity"),
-                    ts("detectedDate"),
-                    ts("slaDeadlineDate"),
-                    ts("remediationDate"),
-                ]))
-            })
-            .clone()
+        schema_once(&SCHEMA, || {
+            vec![
+                Field::new("id", DataType::Utf8, false),
+                utf8("vulnerabilityId"),
+                utf8("vulnerableAssetId"),
+                utf8("severity"),
+                ts("detectedDate"),
+                ts("slaDeadlineDate"),
+                ts("remediationDate"),
+            ]
+        })
     }
 
     fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
@@ -350,25 +351,21 @@ fn scanner_columns(s: &[&Scanner<'_>]) -> Vec<ArrayRef> {
 
 impl ParquetRecord for VulnerableAsset<'_> {
     fn schema() -> SchemaRef {
-        // Built once: a schema is a few dozen allocations, and every page's
-        // batch names it.
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-        SCHEMA
-            .get_or_init(|| {
-                Arc::new(Schema::new(vec![
-                    Field::new("id", DataType::Utf8, false),
-                    utf8("name"),
-                    utf8("assetType"),
-                    Field::new("hasBeenScanned", DataType::Boolean, true),
-                    utf8("imageScanTag"),
-                    Field::new(
-                        "scanners",
-                        DataType::List(list_item(DataType::Struct(scanner_fields()))),
-                        true,
-                    ),
-                ]))
-            })
-            .clone()
+        schema_once(&SCHEMA, || {
+            vec![
+                Field::new("id", DataType::Utf8, false),
+                utf8("name"),
+                utf8("assetType"),
+                Field::new("hasBeenScanned", DataType::Boolean, true),
+                utf8("imageScanTag"),
+                Field::new(
+                    "scanners",
+                    DataType::List(list_item(DataType::Struct(scanner_fields()))),
+                    true,
+                ),
+            ]
+        })
     }
 
     fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
