@@ -247,30 +247,26 @@ async fn one_seed(seed: u64, binary: &Path, python: Option<&Path>) -> Figures {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
 
-    // Every value latest.json takes, in order.
+    // Every value latest.json takes, in order. The watcher polls every
+    // 20 ms and retries a faulted read after at most 20 ms too: with the
+    // SDK's default backoff (up to 20 s) three faulted reads in a row could
+    // keep it asleep through a whole chain.
     let history = Arc::new(Mutex::new(Vec::<String>::new()));
     let watcher = {
-        let s3 = s3.clone();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            s3.config()
+                .to_builder()
+                .retry_config(
+                    aws_config::retry::RetryConfig::standard()
+                        .with_max_attempts(10)
+                        .with_max_backoff(Duration::from_millis(20)),
+                )
+                .build(),
+        );
         let history = history.clone();
         tokio::spawn(async move {
             loop {
-                if let Ok(out) = s3
-                    .get_object()
-                    .bucket(BUCKET)
-                    .key(format!("{PREFIX}/latest.json"))
-                    .send()
-                    .await
-                {
-                    if let Ok(body) = out.body.collect().await {
-                        if let Ok(v) = serde_json::from_slice::<Value>(&body.into_bytes()) {
-                            let as_of = v["asOf"].as_str().unwrap_or_default().to_string();
-                            let mut h = history.lock().unwrap();
-                            if h.last() != Some(&as_of) {
-                                h.push(as_of);
-                            }
-                        }
-                    }
-                }
+                record_latest(&s3, &history).await;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -348,6 +344,8 @@ async fn one_seed(seed: u64, binary: &Path, python: Option<&Path>) -> Figures {
         }
     }
     watcher.abort();
+    // The value it settled on, whenever the watcher last looked.
+    record_latest(&s3, &history).await;
     let stats = service.event_stats(FUNCTION).unwrap();
     assert_eq!(stats.expired, 0, "no event outlived its maximum age");
 
@@ -611,6 +609,30 @@ async fn one_seed(seed: u64, binary: &Path, python: Option<&Path>) -> Figures {
     emu.shutdown().await;
     vanta.shutdown().await;
     figures
+}
+
+/// Appends latest.json's `asOf` to `history` when it differs from the last
+/// value seen (a missing or faulted read records nothing).
+async fn record_latest(s3: &aws_sdk_s3::Client, history: &Mutex<Vec<String>>) {
+    let Ok(out) = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(format!("{PREFIX}/latest.json"))
+        .send()
+        .await
+    else {
+        return;
+    };
+    let Ok(body) = out.body.collect().await else {
+        return;
+    };
+    if let Ok(v) = serde_json::from_slice::<Value>(&body.into_bytes()) {
+        let as_of = v["asOf"].as_str().unwrap_or_default().to_string();
+        let mut h = history.lock().unwrap();
+        if h.last() != Some(&as_of) {
+            h.push(as_of);
+        }
+    }
 }
 
 async fn event(lambda: &aws_sdk_lambda::Client, payload: &Value) {
