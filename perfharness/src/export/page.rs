@@ -30,7 +30,7 @@ const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;m
 h1{font-size:24px;margin:0 0 4px 0}h2{font-size:18px;margin:1.4em 0 0.4em 0}h3{font-size:15px}\
 .meta{color:#555;margin:0 0 1em 0}\
 table{border-collapse:collapse;margin:0.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
-td:first-child,th:first-child,td.t{text-align:left}th{background:#f3f5f8}\
+td:first-child,th:first-child,td.t,th.t{text-align:left}th{background:#f3f5f8}\
 .PASS{color:#070;font-weight:bold}.FAIL{color:#b00;font-weight:bold}.NODATA,.UNDECIDED{color:#a60;font-weight:bold}\
 .warn{color:#b00}.note{color:#555}\
 .headline{display:flex;flex-wrap:wrap;gap:12px;margin:1em 0;padding:0}\
@@ -80,11 +80,20 @@ fn is_figure(cell: &str) -> bool {
 }
 
 /// A table of text cells (escaped here): figures right-aligned, text and
-/// the first column left-aligned, a verdict word in its colour.
+/// the first column left-aligned, a verdict word in its colour; a header
+/// is aligned as its column's cells are (left over a column of text).
 pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let mut o = String::from("<table><tr>");
-    for h in header {
-        o.push_str(&format!("<th>{}</th>", esc(h)));
+    for (i, h) in header.iter().enumerate() {
+        let text = !rows.is_empty()
+            && rows.iter().all(|r| {
+                r.get(i).is_none_or(|c| {
+                    let c = c.as_ref();
+                    verdict_class(c).is_none() && !is_figure(c)
+                })
+            });
+        let class = if text { " class=\"t\"" } else { "" };
+        o.push_str(&format!("<th{class}>{}</th>", esc(h)));
     }
     o.push_str("</tr>");
     for row in rows {
@@ -174,6 +183,15 @@ mod tests {
         assert!(
             u.contains("<td>-2.5</td>") && u.contains("<td>n/a</td>"),
             "{u}"
+        );
+        // Headers align with their columns: left over text, right over figures.
+        let w = table(
+            &["figure", "value", "meaning"],
+            &[vec!["a", "1.5", "what a is"], vec!["b", "2", "what b is"]],
+        );
+        assert!(
+            w.contains("<th class=\"t\">figure</th><th>value</th><th class=\"t\">meaning</th>"),
+            "{w}"
         );
         let page = document("T & t", "m", &[("first".into(), "1 ms".into())], "<p>b</p>");
         assert!(page.starts_with("<!DOCTYPE html>\n") && page.ends_with("</html>\n"));
