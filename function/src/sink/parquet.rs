@@ -55,53 +55,47 @@ fn str_list(name: &str) -> Field {
 
 fn deactivate_fields() -> Fields {
     static FIELDS: OnceLock<Fields> = OnceLock::new();
-    FIELDS
-        .get_or_init(|| {
-            Fields::from(vec![
-                Field::new("isVulnDeactivatedIndefinitely", DataType::Boolean, true),
-                ts("deactivatedUntilDate"),
-                utf8("deactivationReason"),
-                ts("deactivatedOnDate"),
-                utf8("deactivatedBy"),
-            ])
-        })
-        .clone()
+    built_once(&FIELDS, || {
+        Fields::from(vec![
+            Field::new("isVulnDeactivatedIndefinitely", DataType::Boolean, true),
+            ts("deactivatedUntilDate"),
+            utf8("deactivationReason"),
+            ts("deactivatedOnDate"),
+            utf8("deactivatedBy"),
+        ])
+    })
 }
 
 fn asset_tag_fields() -> Fields {
     static FIELDS: OnceLock<Fields> = OnceLock::new();
-    FIELDS
-        .get_or_init(|| Fields::from(vec![utf8("key"), utf8("value")]))
-        .clone()
+    built_once(&FIELDS, || Fields::from(vec![utf8("key"), utf8("value")]))
 }
 
 fn scanner_fields() -> Fields {
     static FIELDS: OnceLock<Fields> = OnceLock::new();
-    FIELDS
-        .get_or_init(|| {
-            Fields::from(vec![
-                utf8("resourceId"),
-                utf8("integrationId"),
-                utf8("imageDigest"),
-                ts("imagePushedAtDate"),
-                str_list("imageTags"),
-                Field::new(
-                    "assetTags",
-                    DataType::List(list_item(DataType::Struct(asset_tag_fields()))),
-                    true,
-                ),
-                utf8("parentAccountOrOrganization"),
-                utf8("biosUuid"),
-                str_list("ipv4s"),
-                str_list("ipv6s"),
-                str_list("macAddresses"),
-                str_list("hostnames"),
-                str_list("fqdns"),
-                str_list("operatingSystems"),
-                utf8("targetId"),
-            ])
-        })
-        .clone()
+    built_once(&FIELDS, || {
+        Fields::from(vec![
+            utf8("resourceId"),
+            utf8("integrationId"),
+            utf8("imageDigest"),
+            ts("imagePushedAtDate"),
+            str_list("imageTags"),
+            Field::new(
+                "assetTags",
+                DataType::List(list_item(DataType::Struct(asset_tag_fields()))),
+                true,
+            ),
+            utf8("parentAccountOrOrganization"),
+            utf8("biosUuid"),
+            str_list("ipv4s"),
+            str_list("ipv6s"),
+            str_list("macAddresses"),
+            str_list("hostnames"),
+            str_list("fqdns"),
+            str_list("operatingSystems"),
+            utf8("targetId"),
+        ])
+    })
 }
 
 /// A string column, its buffers sized once (collecting grows the values
@@ -180,13 +174,11 @@ fn struct_list<T>(
     Ok(Arc::new(list))
 }
 
-/// The schema of `fields`, built the first time only: a schema is a few
-/// dozen allocations, and every page's batch names it.
-fn schema_once(
-    cell: &'static OnceLock<SchemaRef>,
-    fields: impl FnOnce() -> Vec<Field>,
-) -> SchemaRef {
-    cell.get_or_init(|| Arc::new(Schema::new(fields()))).clone()
+/// The value of `cell`, built by `build` the first time only: the schemas
+/// and their nested field lists are a few dozen allocations, and every
+/// page's batch names them.
+fn built_once<T: Clone>(cell: &'static OnceLock<T>, build: impl FnOnce() -> T) -> T {
+    cell.get_or_init(build).clone()
 }
 
 fn batch(
@@ -200,8 +192,8 @@ fn batch(
 impl ParquetRecord for Vulnerability<'_> {
     fn schema() -> SchemaRef {
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-        schema_once(&SCHEMA, || {
-            vec![
+        built_once(&SCHEMA, || {
+            Arc::new(Schema::new(vec![
                 Field::new("id", DataType::Utf8, false),
                 utf8("name"),
                 utf8("description"),
@@ -227,7 +219,7 @@ impl ParquetRecord for Vulnerability<'_> {
                     DataType::Struct(deactivate_fields()),
                     true,
                 ),
-            ]
+            ]))
         })
     }
 
@@ -288,8 +280,8 @@ impl ParquetRecord for Vulnerability<'_> {
 impl ParquetRecord for Remediation<'_> {
     fn schema() -> SchemaRef {
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-        schema_once(&SCHEMA, || {
-            vec![
+        built_once(&SCHEMA, || {
+            Arc::new(Schema::new(vec![
                 Field::new("id", DataType::Utf8, false),
                 utf8("vulnerabilityId"),
                 utf8("vulnerableAssetId"),
@@ -297,7 +289,7 @@ impl ParquetRecord for Remediation<'_> {
                 ts("detectedDate"),
                 ts("slaDeadlineDate"),
                 ts("remediationDate"),
-            ]
+            ]))
         })
     }
 
@@ -352,8 +344,8 @@ fn scanner_columns(s: &[&Scanner<'_>]) -> Vec<ArrayRef> {
 impl ParquetRecord for VulnerableAsset<'_> {
     fn schema() -> SchemaRef {
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-        schema_once(&SCHEMA, || {
-            vec![
+        built_once(&SCHEMA, || {
+            Arc::new(Schema::new(vec![
                 Field::new("id", DataType::Utf8, false),
                 utf8("name"),
                 utf8("assetType"),
@@ -364,7 +356,7 @@ impl ParquetRecord for VulnerableAsset<'_> {
                     DataType::List(list_item(DataType::Struct(scanner_fields()))),
                     true,
                 ),
-            ]
+            ]))
         })
     }
 

@@ -300,13 +300,9 @@ impl Upload {
         let Some(task) = self.in_flight.take() else {
             return Ok(());
         };
-        let part = task.await.map_err(|e| S3Error {
-            operation: "UploadPart",
-            bucket: self.bucket.name.clone(),
-            key: self.key.clone(),
-            message: format!("the part's upload task failed: {e}"),
-            not_found: false,
-        })??;
+        let part = task
+            .await
+            .map_err(|e| self.bucket.error("UploadPart", &self.key, e, false))??;
         self.parts.push(part);
         Ok(())
     }
