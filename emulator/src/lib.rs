@@ -87,7 +87,8 @@ pub struct EmulatorConfig {
     /// The Lambda functions to serve.
     pub functions: Vec<lambda::FunctionSpec>,
     /// Where S3 keeps buckets and objects; `None` uses a temporary directory
-    /// removed at shutdown.
+    /// removed at shutdown, in memory when it can (`/dev/shm` when that is a
+    /// tmpfs with 4 GiB free and `TMPDIR` is unset).
     pub state_dir: Option<PathBuf>,
     /// CloudWatch Logs events become visible to readers this long after they
     /// are written (CloudWatch's eventual consistency).
@@ -112,6 +113,51 @@ pub struct EmulatorConfig {
     /// (S3, Lambda, CloudWatch Logs, Secrets Manager); when `None`, the JSON
     /// APIs take unsigned requests and S3 any key id with the secret `test`.
     pub credentials: Option<Credentials>,
+}
+
+/// Free space a memory-backed file system must have before a temporary S3
+/// store goes there.
+const SCRATCH_MEMORY_FREE: u64 = 4 << 30;
+
+/// Where a temporary S3 store (no `state_dir`) is made: `/dev/shm` when it is
+/// a memory-backed file system (tmpfs) with at least [`SCRATCH_MEMORY_FREE`]
+/// free and `TMPDIR` does not name another place, else the system's temporary
+/// directory. Every PutObject creates two files and every overwrite deletes
+/// two; on ext4 each new inode is found by skipping the ones deleted in the
+/// last seconds, which under a steady stream of writes (a benchmark's
+/// syncs) made a small PutObject cost milliseconds, doubled the durations
+/// `perfharness --local` measured and let them drift with the disk's
+/// history. The store is thrown away at shutdown, so memory loses nothing.
+fn scratch_parent() -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    if std::env::var_os("TMPDIR").is_none() && memory_backed_free(shm) >= SCRATCH_MEMORY_FREE {
+        return shm.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
+/// Bytes free on `dir` if it is a tmpfs, else 0.
+fn memory_backed_free(dir: &std::path::Path) -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return 0;
+        };
+        // SAFETY: statfs writes into the zeroed struct it is given and reads
+        // the NUL-terminated path; both live across the call.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statfs(path.as_ptr(), &mut fs) } != 0 || fs.f_type as i64 != TMPFS_MAGIC {
+            return 0;
+        }
+        (fs.f_bavail as u64).saturating_mul(fs.f_bsize as u64)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        0
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -172,13 +218,15 @@ impl Emulator {
         let (s3_root, temp_dir) = match &cfg.state_dir {
             Some(dir) => (dir.clone(), None),
             None => {
+                let parent = scratch_parent();
                 let dir = tempfile::Builder::new()
                     .prefix("emulator-s3-")
-                    .tempdir()
+                    .tempdir_in(&parent)
                     .map_err(|e| Error::StateDir {
-                        path: std::env::temp_dir(),
+                        path: parent.clone(),
                         message: e.to_string(),
                     })?;
+                tracing::debug!(dir = %dir.path().display(), "S3 state in a temporary directory");
                 (dir.path().to_path_buf(), Some(dir))
             }
         };
@@ -294,5 +342,51 @@ impl EmulatorHandle {
     /// The Lambda service (tests inspect its execution environments).
     pub fn lambda(&self) -> &lambda::LambdaService {
         &self.lambda
+    }
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    use super::memory_backed_free;
+    use std::path::Path;
+
+    /// The file system type /proc/mounts gives the mount holding `path`.
+    fn fs_type(path: &Path) -> String {
+        let path = path.canonicalize().unwrap();
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        mounts
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                let (_, at, kind) = (f.next()?, f.next()?, f.next()?);
+                path.starts_with(at).then(|| (at.len(), kind.to_string()))
+            })
+            .max()
+            .map(|(_, kind)| kind)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn only_a_tmpfs_counts_as_memory() {
+        assert_eq!(memory_backed_free(Path::new("/no/such/dir")), 0);
+        let temp = std::env::temp_dir();
+        for dir in [
+            Path::new("/proc"),
+            Path::new("/dev/shm"),
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            temp.as_path(),
+        ] {
+            if !dir.exists() {
+                continue;
+            }
+            let tmpfs = fs_type(dir) == "tmpfs";
+            let free = memory_backed_free(dir);
+            assert_eq!(
+                free > 0,
+                tmpfs,
+                "{}: {free} bytes free, tmpfs: {tmpfs}",
+                dir.display()
+            );
+        }
     }
 }

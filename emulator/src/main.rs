@@ -52,7 +52,8 @@ struct ServeArgs {
     /// template cannot resolve locally: NAME:KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME:KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String, String)>,
-    /// Keep S3 data in DIR (default: a temporary directory removed on exit).
+    /// Keep S3 data in DIR (default: a temporary directory removed on exit,
+    /// in /dev/shm when that is a tmpfs with 4 GiB free and TMPDIR is unset).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Make log events visible to readers only after N ms, like CloudWatch.
