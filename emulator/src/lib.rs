@@ -2,6 +2,7 @@
 //! only switch between AWS and local runs.
 //!
 //! Modules:
+//! - [`affinity`]: which CPUs function processes (and the emulator) run on.
 //! - `edge`: the one listener; routes Lambda by path, Logs and Secrets
 //!   Manager by `X-Amz-Target`, everything else to S3.
 //! - [`lambda`]: control plane, execution environments, Runtime API.
@@ -54,6 +55,7 @@
 //! ```
 
 mod access;
+pub mod affinity;
 mod awsjson;
 mod edge;
 mod error;
@@ -109,6 +111,11 @@ pub struct EmulatorConfig {
     /// 6 at 10,240 MB), through a cgroup per execution environment. Needs
     /// a writable cgroup cpu controller (root); off by default.
     pub cpu_scaling: bool,
+    /// When set, execution environments run only on these CPUs (their
+    /// process and everything it starts). The emulator's own threads are not
+    /// moved: an embedding process keeps them off with
+    /// [`affinity::confine_process`].
+    pub function_cpus: Option<affinity::CpuSet>,
     /// When set, every request must be SigV4-signed with this key pair
     /// (S3, Lambda, CloudWatch Logs, Secrets Manager); when `None`, the JSON
     /// APIs take unsigned requests and S3 any key id with the secret `test`.
@@ -174,6 +181,7 @@ impl Default for EmulatorConfig {
             idle_timeout: lambda.idle_timeout,
             default_concurrency_cap: lambda.default_concurrency_cap,
             cpu_scaling: lambda.cpu_scaling,
+            function_cpus: None,
             credentials: None,
         }
     }
@@ -236,6 +244,7 @@ impl Emulator {
             idle_timeout: cfg.idle_timeout,
             default_concurrency_cap: cfg.default_concurrency_cap,
             cpu_scaling: cfg.cpu_scaling,
+            function_cpus: cfg.function_cpus,
         };
         let queues = sqs::Queues::new(endpoint_url.clone());
         let lambda = lambda::LambdaService::start(

@@ -473,3 +473,44 @@ async fn update_retires_environments_and_idle_ones_are_reclaimed() {
     );
     t.shutdown().await;
 }
+
+/// The CPUs /proc says `pid` may run on (`Cpus_allowed_list`).
+fn cpus_allowed(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_processes_run_only_on_their_cpus() {
+    let mine = emulator::affinity::allowed().unwrap().cpus();
+    let last = *mine.last().unwrap();
+    let settings = LambdaSettings {
+        function_cpus: Some(emulator::affinity::CpuSet::of(&[last])),
+        ..LambdaSettings::default()
+    };
+    let t = TestLambda::start_with(vec![fixture("fx")], settings).await;
+    let answer = t.invoke("fx", "{}").await;
+    let pid = answer.json["pid"].as_u64().unwrap() as u32;
+    assert!(alive(pid), "the warm environment is kept");
+    assert_eq!(cpus_allowed(pid), last.to_string(), "the function process");
+    assert_eq!(
+        emulator::affinity::allowed().unwrap().cpus(),
+        mine,
+        "the emulator's own threads are not moved"
+    );
+
+    // Without the setting, an environment may run wherever the emulator may.
+    let free = TestLambda::start(vec![fixture("fx")]).await;
+    let pid = free.invoke("fx", "{}").await.json["pid"].as_u64().unwrap() as u32;
+    let expected = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap();
+    assert_eq!(cpus_allowed(pid), expected);
+}

@@ -254,6 +254,39 @@ pub async fn stop(stack: Option<LocalStack>) {
     }
 }
 
+/// Gives functions CPUs of their own when there are two or more: this
+/// process (the harness, mock-vanta, the emulator: every thread it has and
+/// will start) moves to the lower half, and the returned set, the upper
+/// half, is where the emulator runs execution environments. On Lambda the
+/// services a function calls never run on its vCPUs; sharing them here let
+/// the servers' threads preempt the function about 20 times in a cold
+/// 1,000-record sync on 2 CPUs, which then took 22.7 ms instead of 15.6.
+/// Says so on stderr; `None` (and a warning if it failed) leaves every CPU
+/// shared.
+fn separate_cpus() -> Option<emulator::affinity::CpuSet> {
+    use emulator::affinity::{allowed, confine_process, split, CpuSet};
+    let cpus = allowed().ok()?.cpus();
+    let (servers, functions) = split(&cpus)?;
+    let list = |c: &[usize]| {
+        c.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if let Err(e) = confine_process(&CpuSet::of(&servers)) {
+        tracing::warn!(
+            "cannot keep the harness off the functions' CPUs ({e}); every CPU is shared"
+        );
+        return None;
+    }
+    eprintln!(
+        "--local: functions run on CPU {}, the harness, mock-vanta and the emulator on CPU {} (--local-shared-cpus to share them)",
+        list(&functions),
+        list(&servers)
+    );
+    Some(CpuSet::of(&functions))
+}
+
 impl LocalStack {
     /// Starts everything `args` asks for; `args.function` must be a
     /// function of `template.yaml` (or the reference function).
@@ -307,10 +340,16 @@ impl LocalStack {
                 args.function
             )));
         }
+        let function_cpus = if args.local_shared_cpus {
+            None
+        } else {
+            separate_cpus()
+        };
         let emulator = emulator::Emulator::start(emulator::EmulatorConfig {
             functions: specs,
             log_delay_ms: args.local_log_delay_ms,
             cpu_scaling: args.local_cpu_scaling,
+            function_cpus,
             ..Default::default()
         })
         .await;

@@ -150,6 +150,12 @@ pub struct CommonArgs {
     /// (needs root and the cgroup cpu controller). `power --local` always does.
     #[arg(long)]
     pub local_cpu_scaling: bool,
+    /// With --local: let functions share every CPU with the harness,
+    /// mock-vanta and the emulator. By default, on 2 CPUs or more, functions
+    /// run on the upper half of them and everything else on the rest, as on
+    /// Lambda, where a function's vCPUs are its own.
+    #[arg(long)]
+    pub local_shared_cpus: bool,
 }
 
 impl CommonArgs {
@@ -172,6 +178,7 @@ impl CommonArgs {
             local_records: 1000,
             local_log_delay_ms: 0,
             local_cpu_scaling: false,
+            local_shared_cpus: false,
         }
     }
 

@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::affinity::CpuSet;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -333,6 +334,7 @@ impl Sandbox {
         credentials: &FunctionCredentials,
         registry: &ProcessRegistry,
         cgroup: Option<EnvCgroup>,
+        cpus: Option<CpuSet>,
     ) -> Result<Sandbox, SpawnError> {
         let remove_unused = |cgroup: &Option<EnvCgroup>| {
             if let Some(c) = cgroup {
@@ -411,6 +413,13 @@ impl Sandbox {
         // SAFETY: prctl and getppid are async-signal-safe and allocate nothing.
         unsafe {
             cmd.pre_exec(move || die_with_parent(parent));
+        }
+        if let Some(cpus) = cpus {
+            // SAFETY: sched_setaffinity is a plain system call on a set
+            // copied into the closure before the fork.
+            unsafe {
+                cmd.pre_exec(move || cpus.apply_to_calling_thread());
+            }
         }
         if let Some(cgroup) = &cgroup {
             let procs = cgroup.procs().clone();

@@ -23,6 +23,7 @@ use super::faults::Faults;
 use super::memory::kb_to_mb;
 use super::platform_log::{self, InitPhase, Report, ReportStatus};
 use super::runtime_api::{Delivery, RuntimeEvent};
+use crate::affinity::CpuSet;
 
 /// How long the regular init phase may take before Lambda gives up on it
 /// and retries init inside the invoke.
@@ -42,6 +43,8 @@ pub(crate) struct Host {
     /// The environments' cgroups when CPU scaling is on; the error when it
     /// was asked for but is unavailable (every init then fails with it).
     pub cpu: Result<Option<Arc<CpuCgroups>>, String>,
+    /// The CPUs every function process is confined to (`None`: any).
+    pub function_cpus: Option<CpuSet>,
     pub faults: Faults,
     /// Invocations between delivery and their end: function name and the
     /// runtime's process group, by invocation number.
@@ -62,11 +65,18 @@ impl Host {
             credentials,
             processes: ProcessRegistry::default(),
             cpu,
+            function_cpus: None,
             faults,
             running: Arc::default(),
             next: AtomicU64::new(0),
             kills: Arc::default(),
         }
+    }
+
+    /// Confines every function process to `cpus` (`None`: any CPU).
+    pub fn confined_to(mut self, cpus: Option<CpuSet>) -> Self {
+        self.function_cpus = cpus;
+        self
     }
 
     /// Kills the execution environment of every invocation of `function`
@@ -599,6 +609,7 @@ async fn init(host: &Host, env: &mut Environment, limit: Duration) -> Result<f64
                 &host.credentials,
                 &host.processes,
                 cgroup,
+                host.function_cpus,
             )
             .await
         }

@@ -33,6 +33,8 @@ pub struct LambdaSettings {
     /// environment in its own cgroup with a CFS quota. Off by default:
     /// every environment then gets the whole machine.
     pub cpu_scaling: bool,
+    /// The CPUs execution environments may run on (`None`: any).
+    pub function_cpus: Option<crate::affinity::CpuSet>,
 }
 
 impl Default for LambdaSettings {
@@ -42,6 +44,7 @@ impl Default for LambdaSettings {
             idle_timeout: Duration::from_secs(600),
             default_concurrency_cap: 10,
             cpu_scaling: false,
+            function_cpus: None,
         }
     }
 }
@@ -249,6 +252,7 @@ impl LambdaService {
                 (name, Arc::new(function))
             })
             .collect();
+        let function_cpus = settings.function_cpus;
         let inner = Arc::new(Inner {
             functions,
             settings,
@@ -258,7 +262,8 @@ impl LambdaService {
                 FunctionCredentials::new(credentials),
                 cpu,
                 Faults::default(),
-            ),
+            )
+            .confined_to(function_cpus),
             endpoint_url,
             queues,
             async_time_scale: Mutex::new(1.0),

@@ -134,6 +134,9 @@ async fn usage_errors_are_one_line_and_exit_2() {
         ),
         (&["serve", "--concurrency-cap", "0"], "--concurrency-cap"),
         (&["serve", "--function", &bad_name], "letters, digits"),
+        (&["serve", "--function-cpus", "1-0"], "such as 1 or 2-3,6"),
+        (&["serve", "--function-cpus", "x"], "such as 1 or 2-3,6"),
+        (&["serve", "--function-cpus", "4095"], "leave at least one"),
         (&[], "missing command"),
     ];
     for (args, needle) in cases {

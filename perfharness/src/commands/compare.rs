@@ -139,6 +139,10 @@ pub struct CompareArgs {
     /// root). Always on with --local --memory.
     #[arg(long)]
     pub local_cpu_scaling: bool,
+    /// With --local: let functions share every CPU with the harness and the
+    /// servers (by default they get the upper half of the CPUs to themselves).
+    #[arg(long)]
+    pub local_shared_cpus: bool,
     /// The benchmark stack (AWS) or the real tenant.
     #[command(flatten)]
     pub vanta: VantaArgs,
@@ -160,6 +164,7 @@ impl CompareArgs {
         c.local_records = self.local_records;
         c.local_log_delay_ms = self.local_log_delay_ms;
         c.local_cpu_scaling = self.local_cpu_scaling;
+        c.local_shared_cpus = self.local_shared_cpus;
         c
     }
 }

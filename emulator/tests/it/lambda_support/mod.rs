@@ -55,6 +55,7 @@ impl TestLambda {
             idle_timeout: settings.idle_timeout,
             default_concurrency_cap: settings.default_concurrency_cap,
             cpu_scaling: settings.cpu_scaling,
+            function_cpus: settings.function_cpus,
             ..EmulatorConfig::default()
         })
         .await?;
