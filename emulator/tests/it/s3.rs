@@ -405,9 +405,13 @@ async fn temporary_state_is_removed_at_shutdown() {
     }
 }
 
+/// Stores with a bucket "gone" in either place a temporary store may be
+/// (`/dev/shm` when it is a roomy tmpfs, else the temporary directory).
 fn temp_dirs() -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
+    [std::env::temp_dir(), "/dev/shm".into()]
+        .into_iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
