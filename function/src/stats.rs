@@ -74,15 +74,16 @@ impl VulnerabilityStats {
         if v.is_fixable == Some(true) {
             self.fixable += 1;
         }
-        match v.remediate_by_date {
+        match v.remediate_by_date.map(|d| d.timestamp_millis()) {
             None => self.without_sla += 1,
             Some(due) if open => {
-                if due < as_of {
+                let now = as_of.timestamp_millis();
+                if due < now {
                     self.overdue += 1;
-                } else if due < as_of + chrono::Duration::days(7) {
+                } else if due < now + 7 * DAY_MS {
                     self.due_within_7_days += 1;
                     self.due_within_30_days += 1;
-                } else if due < as_of + chrono::Duration::days(30) {
+                } else if due < now + 30 * DAY_MS {
                     self.due_within_30_days += 1;
                 }
             }

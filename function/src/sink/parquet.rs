@@ -14,13 +14,12 @@ use arrow_array::{
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::vanta::model::{Remediation, Scanner, Text, Vulnerability, VulnerableAsset};
+use crate::vanta::model::{Remediation, Scanner, Text, Timestamp, Vulnerability, VulnerableAsset};
 
 /// Version of the column layout, recorded in every manifest.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -109,7 +108,7 @@ fn strings<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRe
     Arc::new(b.finish())
 }
 
-fn timestamps(values: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
+fn timestamps(values: impl Iterator<Item = Option<Timestamp>>) -> ArrayRef {
     Arc::new(
         values
             .map(|t| t.map(|t| t.timestamp_millis()))

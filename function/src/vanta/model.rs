@@ -12,6 +12,30 @@ use std::ops::Deref;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+/// A point in time of a record, in milliseconds since the Unix epoch (UTC):
+/// what the Parquet columns store. Kept as that integer from the parse on,
+/// so a record's dates are not turned into calendar dates and back (chrono's
+/// conversions both ways were 2-3 % of a sync's CPU).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The instant `millis` milliseconds after the Unix epoch.
+    pub fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn timestamp_millis(self) -> i64 {
+        self.0
+    }
+
+    /// The same instant as a chrono time (`None` outside chrono's range).
+    pub fn to_datetime(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(self.0)
+    }
+}
+
 /// A string of a record, borrowed from the page's body unless it had to be
 /// unescaped. Allocating a `String` for every field of every record was the
 /// largest part of a sync's allocations.
@@ -228,13 +252,13 @@ pub struct Vulnerability<'a> {
     pub target_id: Option<Text<'a>>,
     /// First detection by Vanta.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub first_detected_date: Option<DateTime<Utc>>,
+    pub first_detected_date: Option<Timestamp>,
     /// First detection by the source scanner.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub source_detected_date: Option<DateTime<Utc>>,
+    pub source_detected_date: Option<Timestamp>,
     /// Most recent detection.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub last_detected_date: Option<DateTime<Utc>>,
+    pub last_detected_date: Option<Timestamp>,
     /// `CRITICAL`, `HIGH`, `MEDIUM` or `LOW`.
     #[serde(borrow, default)]
     pub severity: Option<Text<'a>>,
@@ -252,7 +276,7 @@ pub struct Vulnerability<'a> {
     pub fixed_version: Option<Text<'a>>,
     /// The SLA deadline; null for vulnerabilities without an SLA.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub remediate_by_date: Option<DateTime<Utc>>,
+    pub remediate_by_date: Option<Timestamp>,
     /// Related vulnerability ids.
     #[serde(borrow, default)]
     pub related_vulns: Option<Vec<Text<'a>>>,
@@ -279,13 +303,13 @@ pub struct DeactivateMetadata<'a> {
     pub is_vuln_deactivated_indefinitely: Option<bool>,
     /// End of the deactivation, when it has one.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub deactivated_until_date: Option<DateTime<Utc>>,
+    pub deactivated_until_date: Option<Timestamp>,
     /// Free text.
     #[serde(borrow, default)]
     pub deactivation_reason: Option<Text<'a>>,
     /// When it was deactivated.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub deactivated_on_date: Option<DateTime<Utc>>,
+    pub deactivated_on_date: Option<Timestamp>,
     /// Who deactivated it.
     #[serde(borrow, default)]
     pub deactivated_by: Option<Text<'a>>,
@@ -309,13 +333,13 @@ pub struct Remediation<'a> {
     pub severity: Option<Text<'a>>,
     /// When it was detected.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub detected_date: Option<DateTime<Utc>>,
+    pub detected_date: Option<Timestamp>,
     /// The SLA deadline.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub sla_deadline_date: Option<DateTime<Utc>>,
+    pub sla_deadline_date: Option<Timestamp>,
     /// When it was remediated.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub remediation_date: Option<DateTime<Utc>>,
+    pub remediation_date: Option<Timestamp>,
 }
 
 /// An asset with vulnerabilities (`GET /v1/vulnerable-assets`).
@@ -357,7 +381,7 @@ pub struct Scanner<'a> {
     pub image_digest: Option<Text<'a>>,
     /// When the image was pushed.
     #[serde(default, deserialize_with = "timestamp::option")]
-    pub image_pushed_at_date: Option<DateTime<Utc>>,
+    pub image_pushed_at_date: Option<Timestamp>,
     /// Image tags.
     #[serde(borrow, default)]
     pub image_tags: Option<Vec<Text<'a>>>,
@@ -414,6 +438,8 @@ pub(crate) mod timestamp {
 
     use chrono::{DateTime, Utc};
     use serde::de::{self, Deserializer, Visitor};
+
+    use super::Timestamp;
 
     /// `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ` in epoch
     /// milliseconds; `None` for any other shape or an invalid field.
@@ -475,17 +501,19 @@ pub(crate) mod timestamp {
     }
 
     /// Parses one timestamp string.
-    pub(crate) fn parse(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
-        match fast_millis(s.as_bytes()).and_then(DateTime::from_timestamp_millis) {
-            Some(t) => Ok(t),
-            None => s.parse(),
+    pub(crate) fn parse(s: &str) -> Result<Timestamp, chrono::ParseError> {
+        match fast_millis(s.as_bytes()) {
+            Some(ms) => Ok(Timestamp(ms)),
+            None => s
+                .parse::<DateTime<Utc>>()
+                .map(|t| Timestamp(t.timestamp_millis())),
         }
     }
 
     struct Ts;
 
     impl<'de> Visitor<'de> for Ts {
-        type Value = Option<DateTime<Utc>>;
+        type Value = Option<Timestamp>;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an RFC 3339 timestamp or null")
@@ -509,9 +537,7 @@ pub(crate) mod timestamp {
     }
 
     /// `deserialize_with` for an optional timestamp (missing or null: `None`).
-    pub(crate) fn option<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+    pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
         d.deserialize_option(Ts)
     }
 }
