@@ -25,6 +25,9 @@ pub struct LocalStack {
     pub functions: Vec<String>,
     /// mock-vanta's base URL.
     pub vanta_url: String,
+    /// The CPUs execution environments run on, apart from this process
+    /// (`None`: every CPU shared).
+    pub function_cpus: Option<Vec<usize>>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -238,6 +241,7 @@ pub async fn connect(args: &CommonArgs) -> Result<(Session, Option<LocalStack>),
         Ok(mut session) => {
             session.local = true;
             session.reference = Some(REFERENCE_FUNCTION.to_string());
+            session.function_cpus = stack.function_cpus.clone();
             Ok((session, Some(stack)))
         }
         Err(e) => {
@@ -363,6 +367,7 @@ impl LocalStack {
             }
         };
         let stack = LocalStack {
+            function_cpus: function_cpus.map(|c| c.cpus()),
             mock,
             emulator,
             functions,

@@ -39,6 +39,9 @@ pub struct Session {
     /// emulator's fixture in `--local` runs), for comparisons that must
     /// cancel out the machine's speed.
     pub reference: Option<String>,
+    /// With `--local`: the CPUs execution environments ran on, apart from
+    /// the harness and the servers (`None`: every CPU shared).
+    pub function_cpus: Option<Vec<usize>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -159,6 +162,7 @@ impl Session {
             counters: Default::default(),
             local: false,
             reference: None,
+            function_cpus: None,
         })
     }
 

@@ -413,6 +413,7 @@ where
             region: session.region.clone(),
             endpoint_url: session.endpoint_url.clone(),
             local: session.is_local(),
+            function_cpus: session.function_cpus.clone(),
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
         },
         settings: Settings {

@@ -52,11 +52,10 @@ pub fn render(r: &RunReport) -> String {
         f.runtime.as_deref().unwrap_or("no runtime"),
         f.log_format,
         r.context.region,
-        if r.context.local {
-            " (local emulator + mock-vanta)"
-        } else {
-            ""
-        },
+        r.context
+            .local_cpus()
+            .map(|cpus| format!(" (local emulator + mock-vanta; {cpus})"))
+            .unwrap_or_default(),
         r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
         r.outcome.status
     );

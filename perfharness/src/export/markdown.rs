@@ -30,11 +30,10 @@ pub fn render(r: &RunReport) -> String {
         f.runtime.as_deref().unwrap_or("no runtime"),
         f.log_format,
         r.context.region,
-        if r.context.local {
-            " (local emulator)"
-        } else {
-            ""
-        },
+        r.context
+            .local_cpus()
+            .map(|cpus| format!(" (local emulator; {cpus})"))
+            .unwrap_or_default(),
         r.started_at.format("%Y-%m-%d %H:%M UTC"),
         r.outcome.status
     ));

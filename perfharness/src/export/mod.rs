@@ -38,8 +38,32 @@ pub struct RunContext {
     pub endpoint_url: Option<String>,
     /// True for `--local` (mock-vanta + emulator).
     pub local: bool,
+    /// With `--local`: the CPUs functions ran on, apart from the harness and
+    /// the servers (absent: every CPU shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_cpus: Option<Vec<usize>>,
     /// perfharness version.
     pub harness_version: String,
+}
+
+impl RunContext {
+    /// How a `--local` run placed the function, for a report's header:
+    /// `functions on CPU 1 of their own` or `CPUs shared`; `None` on AWS.
+    pub fn local_cpus(&self) -> Option<String> {
+        if !self.local {
+            return None;
+        }
+        Some(match &self.function_cpus {
+            Some(cpus) => format!(
+                "functions on CPU {} of their own",
+                cpus.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => "CPUs shared with the servers".to_string(),
+        })
+    }
 }
 
 /// The settings the run used.
@@ -345,6 +369,7 @@ pub(crate) mod fixtures {
                 region: "us-east-1".into(),
                 endpoint_url: None,
                 local: true,
+                function_cpus: Some(vec![1]),
                 harness_version: "0".into(),
             },
             settings: Settings {
@@ -390,6 +415,44 @@ pub(crate) mod fixtures {
 mod render_tests {
     use super::fixtures::run_report;
     use super::*;
+
+    /// Every format's header says where a `--local` run put the function.
+    #[test]
+    fn headers_say_how_the_cpus_were_shared() {
+        let mut r = run_report("");
+        assert_eq!(
+            r.context.local_cpus().as_deref(),
+            Some("functions on CPU 1 of their own")
+        );
+        let own = "functions on CPU 1 of their own";
+        assert!(markdown::render(&r)
+            .lines()
+            .take(5)
+            .any(|l| l.contains(own)));
+        assert!(html::render(&r).contains(own));
+        assert!(terminal::render(&r, false).contains(own));
+        r.context.function_cpus = Some(vec![2, 3]);
+        assert!(markdown::render(&r).contains("functions on CPU 2,3 of their own"));
+        r.context.function_cpus = None;
+        assert!(markdown::render(&r).contains("CPUs shared with the servers"));
+        r.context.local = false;
+        assert_eq!(r.context.local_cpus(), None);
+        let md = markdown::render(&r);
+        assert!(!md.contains("of their own") && !md.contains("CPUs shared"));
+        let json = serde_json::to_value(&r.context).unwrap();
+        assert!(
+            json.get("function_cpus").is_none(),
+            "absent when shared: {json}"
+        );
+        let old: RunContext = serde_json::from_value(serde_json::json!({
+            "region": "us-east-1", "endpoint_url": null, "local": true, "harness_version": "0"
+        }))
+        .unwrap();
+        assert_eq!(
+            old.function_cpus, None,
+            "a report from before the field still reads"
+        );
+    }
 
     /// The cold penalty of the synthetic run: cold totals 23 + 1.1 i ms
     /// (i < 20, nearest-rank median 32.9), warm durations 1.0-1.6 ms

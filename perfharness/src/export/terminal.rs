@@ -231,11 +231,10 @@ pub fn render(r: &RunReport, colour: bool) -> String {
         f.runtime.as_deref().unwrap_or("no runtime"),
         f.log_format,
         r.context.region,
-        if r.context.local {
-            " — local emulator + mock-vanta"
-        } else {
-            ""
-        }
+        r.context
+            .local_cpus()
+            .map(|cpus| format!(" — local emulator + mock-vanta; {cpus}"))
+            .unwrap_or_default()
     ));
     out.push_str(&format!(
         "started {} — finished {} — {}\n\n",
