@@ -236,8 +236,20 @@ pub async fn run_with_session(
     Ok((report, err))
 }
 
-/// What a `--local` sweep's figures mean.
-const LOCAL_CPU_NOTE: &str = "local: CPU is scaled by memory as on Lambda (1 vCPU at 1769 MB, proportionally less below, at most this machine's cores), a cgroup CPU quota per execution environment";
+/// What a `--local` sweep's figures mean; `function_cpus`: the CPUs
+/// functions ran on apart from the servers (`None`: every CPU, shared).
+fn local_cpu_note(function_cpus: Option<&[usize]>) -> String {
+    let cap = match function_cpus {
+        Some(cpus) => format!(
+            "at most the {} CPU{} functions run on apart from the harness and the servers, so sizes above {} MB get no more",
+            cpus.len(),
+            if cpus.len() == 1 { "" } else { "s" },
+            cpus.len() * 1769
+        ),
+        None => "at most this machine's cores, shared with the harness and the servers".to_string(),
+    };
+    format!("local: CPU is scaled by memory as on Lambda (1 vCPU at 1769 MB, proportionally less below, {cap}), a cgroup CPU quota per execution environment")
+}
 
 /// `perfharness power`.
 pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
@@ -249,6 +261,7 @@ pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
     args.common.refuse_targets("power")?;
     crate::bench::check_local(args.common.local, &args.vanta)?;
     let (session, stack) = crate::local::connect(&args.common).await?;
+    let function_cpus = session.function_cpus.clone();
     let result = run_with_session(&session, &args).await;
     drop(session);
     crate::local::stop(stack).await;
@@ -257,7 +270,10 @@ pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
     report.write(&dir).map_err(|e| HarnessError::io(&dir, e))?;
     let md = report.to_markdown();
     crate::export::page::step_summary_or_warn(&md);
-    let cpu_note = args.common.local_cpu_scaling.then_some(LOCAL_CPU_NOTE);
+    let cpu_note = args
+        .common
+        .local_cpu_scaling
+        .then(|| local_cpu_note(function_cpus.as_deref()));
     match args.common.output {
         OutputFormat::Table => {
             println!("{}", report.to_table());
@@ -284,4 +300,25 @@ pub async fn run(mut args: PowerArgs) -> anyhow::Result<ExitCode> {
         return Err(e.into());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_cpu_note;
+
+    #[test]
+    fn the_note_names_the_cpu_a_local_sweep_can_reach() {
+        let one = local_cpu_note(Some(&[1]));
+        assert!(
+            one.contains("at most the 1 CPU functions run on") && one.contains("above 1769 MB"),
+            "{one}"
+        );
+        let two = local_cpu_note(Some(&[2, 3]));
+        assert!(
+            two.contains("the 2 CPUs") && two.contains("above 3538 MB"),
+            "{two}"
+        );
+        let shared = local_cpu_note(None);
+        assert!(shared.contains("this machine's cores, shared"), "{shared}");
+    }
 }
