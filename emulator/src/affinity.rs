@@ -22,6 +22,20 @@ impl std::fmt::Debug for CpuSet {
     }
 }
 
+/// `0,2,3`: the CPUs, ascending, as a list the emulator's
+/// `--function-cpus` takes back.
+impl std::fmt::Display for CpuSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, cpu) in self.cpus().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{cpu}")?;
+        }
+        Ok(())
+    }
+}
+
 impl PartialEq for CpuSet {
     fn eq(&self, other: &Self) -> bool {
         self.cpus() == other.cpus()
@@ -130,6 +144,8 @@ mod tests {
     fn a_set_keeps_its_cpus() {
         assert_eq!(CpuSet::of(&[3, 0, 9]).cpus(), vec![0, 3, 9]);
         assert_eq!(CpuSet::of(&[]).cpus(), Vec::<usize>::new());
+        assert_eq!(CpuSet::of(&[3, 0, 9]).to_string(), "0,3,9");
+        assert_eq!(CpuSet::of(&[]).to_string(), "");
         let all = allowed().unwrap().cpus();
         assert!(!all.is_empty());
     }

@@ -197,12 +197,7 @@ fn split_cpus(functions: &[usize]) -> Result<emulator::affinity::CpuSet, Usage> 
             ))
         })?
         .cpus();
-    let list = |cpus: &[usize]| {
-        cpus.iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let list = |cpus: &[usize]| CpuSet::of(cpus).to_string();
     let rest: Vec<usize> = allowed
         .iter()
         .copied()

@@ -271,12 +271,7 @@ fn separate_cpus() -> Option<emulator::affinity::CpuSet> {
     use emulator::affinity::{allowed, confine_process, split, CpuSet};
     let cpus = allowed().ok()?.cpus();
     let (servers, functions) = split(&cpus)?;
-    let list = |c: &[usize]| {
-        c.iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let list = |c: &[usize]| CpuSet::of(c).to_string();
     if let Err(e) = confine_process(&CpuSet::of(&servers)) {
         tracing::warn!(
             "cannot keep the harness off the functions' CPUs ({e}); every CPU is shared"

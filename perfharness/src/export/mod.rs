@@ -56,10 +56,7 @@ impl RunContext {
         Some(match &self.function_cpus {
             Some(cpus) => format!(
                 "functions on CPU {} of their own",
-                cpus.iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
+                emulator::affinity::CpuSet::of(cpus)
             ),
             None => "CPUs shared with the servers".to_string(),
         })
