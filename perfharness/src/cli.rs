@@ -71,6 +71,8 @@ pub fn main() -> ExitCode {
         cli.verbose,
         cli.quiet,
     ));
+    // This process is the harness's own: --local may move its threads.
+    crate::local::own_this_process();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

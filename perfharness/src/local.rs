@@ -72,6 +72,11 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// When the newest file that can change `dir`'s binary was modified:
+/// everything below it but `target`, `tests`, `benches` and Markdown (no
+/// crate of the workspace includes a document in its code; counting them made
+/// an edited README mark the function stale, so every `--local` run, and
+/// every test that starts one, called cargo again).
 fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
     let mut newest = None;
     let mut stack = vec![dir.to_path_buf()];
@@ -85,6 +90,8 @@ fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
                 {
                     stack.push(p);
                 }
+            } else if p.extension().is_some_and(|e| e == "md") {
+                continue;
             } else if let Ok(m) = meta.modified() {
                 newest = newest.max(Some(m));
             }
@@ -258,6 +265,22 @@ pub async fn stop(stack: Option<LocalStack>) {
     }
 }
 
+/// Whether `--local` may move this process's threads to other CPUs: only
+/// when the process is the `perfharness` binary's ([`own_this_process`]). A
+/// program that embeds the library (the workspace's tests run commands
+/// in-process) keeps its threads where they are, and its functions share
+/// the CPUs; moving every thread of a test binary would also have moved the
+/// other tests running in it, and the functions their emulators start.
+static MAY_MOVE_THIS_PROCESS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Lets `--local` place this process's threads apart from the functions'
+/// CPUs; called by the `perfharness` binary ([`crate::cli::main`]), which
+/// owns its process.
+pub fn own_this_process() {
+    MAY_MOVE_THIS_PROCESS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Gives functions CPUs of their own when there are two or more: this
 /// process (the harness, mock-vanta, the emulator: every thread it has and
 /// will start) moves to the lower half, and the returned set, the upper
@@ -269,6 +292,9 @@ pub async fn stop(stack: Option<LocalStack>) {
 /// shared.
 fn separate_cpus() -> Option<emulator::affinity::CpuSet> {
     use emulator::affinity::{allowed, confine_process, split, CpuSet};
+    if !MAY_MOVE_THIS_PROCESS.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let cpus = allowed().ok()?.cpus();
     let (servers, functions) = split(&cpus)?;
     let list = |c: &[usize]| CpuSet::of(c).to_string();
@@ -441,7 +467,21 @@ impl LocalStack {
 
 #[cfg(test)]
 mod tests {
-    use super::find_workspace;
+    use super::{find_workspace, newest_source};
+
+    #[test]
+    fn documents_do_not_make_a_binary_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let code = newest_source(root).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("README.md"), "# docs\n").unwrap();
+        assert_eq!(newest_source(root), Some(code), "a README changes nothing");
+        std::fs::write(root.join("Cargo.toml"), "[package]\n").unwrap();
+        assert!(newest_source(root).unwrap() > code, "a manifest does");
+    }
 
     #[test]
     fn the_workspace_is_found_from_any_directory_below_it() {

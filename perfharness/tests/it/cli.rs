@@ -293,3 +293,57 @@ fn report_rerenders_and_exit_status_follows_the_targets() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("NO DATA"));
 }
+
+/// The binary owns its process, so `--local` puts functions on the upper
+/// half of the CPUs it may use and itself on the rest, says so on stderr and
+/// in the report; with `--local-shared-cpus` it does neither.
+#[test]
+fn local_gives_functions_cpus_of_their_own() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let allowed = emulator::affinity::allowed().unwrap().cpus();
+    let expected = emulator::affinity::split(&allowed).map(|(_, functions)| functions);
+    for shared in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = bin();
+        cmd.args([
+            "cold",
+            "--function",
+            "vanta-vuln-sync",
+            "--local",
+            "--cold",
+            "1",
+            "--local-records",
+            "100",
+            "--targets",
+            "none",
+            "--output",
+            "json",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .current_dir(root);
+        if shared {
+            cmd.arg("--local-shared-cpus");
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("run/report.json")).unwrap(),
+        )
+        .unwrap();
+        let cpus = &report["context"]["function_cpus"];
+        match (&expected, shared) {
+            (Some(functions), false) => {
+                assert_eq!(cpus, &serde_json::json!(functions), "{}", report["context"]);
+                assert!(err.contains("--local: functions run on CPU"), "{err}");
+            }
+            _ => {
+                assert!(cpus.is_null(), "{}", report["context"]);
+                assert!(!err.contains("functions run on CPU"), "{err}");
+            }
+        }
+    }
+}

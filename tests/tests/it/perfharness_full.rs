@@ -40,14 +40,32 @@ async fn full_local_measures_the_real_function_and_reports_it() {
         out.to_str().unwrap(),
     ])
     .unwrap();
+    let cpus_before = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .map(str::to_string)
+    };
     let code = perfharness::cli::run(cli).await.expect("the run completes");
     assert_eq!(code, ExitCode::from(1), "one target is deliberately missed");
+    // Run in-process, the library leaves this process's threads where they
+    // were (only the perfharness binary moves its own), and says so.
+    assert_eq!(
+        allowed(&std::fs::read_to_string("/proc/self/status").unwrap()),
+        allowed(&cpus_before)
+    );
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["schema"], "perfharness.run/1");
     assert_eq!(report["function"]["name"], "vanta-vuln-sync");
     assert_eq!(report["context"]["local"], true);
+    assert!(
+        report["context"].get("function_cpus").is_none(),
+        "the CPUs were shared: {}",
+        report["context"]
+    );
     assert_eq!(report["outcome"]["status"], "completed");
     // The template's configuration, as the emulator serves it.
     assert_eq!(report["function"]["memory_mb"], 512);
