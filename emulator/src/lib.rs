@@ -145,26 +145,18 @@ fn scratch_parent() -> std::path::PathBuf {
 
 /// Bytes free on `dir` if it is a tmpfs, else 0.
 fn memory_backed_free(dir: &std::path::Path) -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        const TMPFS_MAGIC: i64 = 0x0102_1994;
-        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-            return 0;
-        };
-        // SAFETY: statfs writes into the zeroed struct it is given and reads
-        // the NUL-terminated path; both live across the call.
-        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(path.as_ptr(), &mut fs) } != 0 || fs.f_type as i64 != TMPFS_MAGIC {
-            return 0;
-        }
-        (fs.f_bavail as u64).saturating_mul(fs.f_bsize as u64)
+    use std::os::unix::ffi::OsStrExt;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statfs writes into the zeroed struct it is given and reads the
+    // NUL-terminated path; both live across the call.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut fs) } != 0 || fs.f_type as i64 != TMPFS_MAGIC {
+        return 0;
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        0
-    }
+    (fs.f_bavail as u64).saturating_mul(fs.f_bsize as u64)
 }
 
 impl Default for EmulatorConfig {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Memory at which Lambda allocates one full vCPU.
-const MB_PER_VCPU: f64 = 1769.0;
+pub const MB_PER_VCPU: f64 = 1769.0;
 /// CFS period every environment cgroup uses, µs.
 const PERIOD_US: u64 = 100_000;
 /// Smallest quota the kernel accepts, µs.

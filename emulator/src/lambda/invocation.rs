@@ -58,6 +58,7 @@ impl Host {
         endpoint_url: String,
         credentials: FunctionCredentials,
         cpu: Result<Option<Arc<CpuCgroups>>, String>,
+        function_cpus: Option<CpuSet>,
         faults: Faults,
     ) -> Self {
         Self {
@@ -65,18 +66,12 @@ impl Host {
             credentials,
             processes: ProcessRegistry::default(),
             cpu,
-            function_cpus: None,
+            function_cpus,
             faults,
             running: Arc::default(),
             next: AtomicU64::new(0),
             kills: Arc::default(),
         }
-    }
-
-    /// Confines every function process to `cpus` (`None`: any CPU).
-    pub fn confined_to(mut self, cpus: Option<CpuSet>) -> Self {
-        self.function_cpus = cpus;
-        self
     }
 
     /// Kills the execution environment of every invocation of `function`

@@ -37,6 +37,7 @@ mod runtime_api;
 mod service;
 mod url;
 
+pub use cpu::MB_PER_VCPU;
 pub use faults::FaultSettings;
 pub use platform_log::billed_duration_ms;
 pub use service::{EventStats, LambdaService, LambdaSettings};

@@ -252,6 +252,7 @@ impl LambdaService {
                 (name, Arc::new(function))
             })
             .collect();
+        // Read before `settings` moves into the service.
         let function_cpus = settings.function_cpus;
         let inner = Arc::new(Inner {
             functions,
@@ -261,9 +262,9 @@ impl LambdaService {
                 endpoint_url.clone(),
                 FunctionCredentials::new(credentials),
                 cpu,
+                function_cpus,
                 Faults::default(),
-            )
-            .confined_to(function_cpus),
+            ),
             endpoint_url,
             queues,
             async_time_scale: Mutex::new(1.0),

@@ -244,7 +244,7 @@ fn local_cpu_note(function_cpus: Option<&[usize]>) -> String {
             "at most the {} CPU{} functions run on apart from the harness and the servers, so sizes above {} MB get no more",
             cpus.len(),
             if cpus.len() == 1 { "" } else { "s" },
-            cpus.len() * 1769
+            (cpus.len() as f64 * emulator::lambda::MB_PER_VCPU) as usize
         ),
         None => "at most this machine's cores, shared with the harness and the servers".to_string(),
     };
