@@ -249,7 +249,7 @@ impl Engine {
             return Ok(());
         }
         let dataset = R::ENDPOINT.dataset();
-        let body = PartWriter::new(R::schema(), self.options.rows_per_row_group)
+        let body = PartWriter::<R::Columns>::new(self.options.rows_per_row_group)
             .and_then(|w| w.finish())
             .map_err(|e| parquet_error(dataset, e))?;
         let key = part_key(run_prefix, dataset, 0, attempt);

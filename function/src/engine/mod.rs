@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::event::SyncEvent;
-use crate::sink::parquet::{ParquetRecord, PartWriter, SCHEMA_VERSION};
+use crate::sink::parquet::{Columns, ParquetRecord, PartWriter, SCHEMA_VERSION};
 use crate::sink::s3::{Bucket, S3Error, Upload, MIN_PART_BYTES};
 use crate::stats::{AssetStats, RemediationStats, SyncStats, VulnerabilityStats};
 use crate::vanta::model::{Page, RawPage, Remediation, Vulnerability, VulnerableAsset};

@@ -9,7 +9,7 @@ use super::*;
 /// [`SyncRecord::Row`]s that borrow their strings from the page's body.
 pub trait SyncRecord: ParquetRecord + Send + Sync + 'static {
     /// The record as decoded from a page body that lives for `'a`.
-    type Row<'a>: Deserialize<'a> + ParquetRecord + Send + Sync;
+    type Row<'a>: Deserialize<'a> + ParquetRecord<Columns = Self::Columns> + Send + Sync;
     /// Its accumulator.
     type Stats: Default + Clone + Send + Sync + 'static;
     /// Where it is listed.
@@ -62,12 +62,12 @@ pub(super) struct StreamCtx {
     pub(super) stop: tokio::sync::watch::Sender<bool>,
 }
 
-struct OpenPart {
-    writer: PartWriter,
+struct OpenPart<C> {
+    writer: PartWriter<C>,
     upload: Upload,
 }
 
-impl OpenPart {
+impl<C: Columns> OpenPart<C> {
     async fn finish(mut self, dataset: &'static str) -> Result<PartFile, SyncError> {
         let rows = self.writer.rows();
         let tail = match self.writer.finish() {
@@ -210,7 +210,7 @@ struct Encoded {
 fn encode_page<R: SyncRecord>(
     ctx: &StreamCtx,
     state: &mut StreamState<R::Stats>,
-    file: &mut Option<OpenPart>,
+    file: &mut Option<OpenPart<R::Columns>>,
     raw: &RawPage,
 ) -> Result<Result<Encoded, String>, SyncError> {
     let dataset = R::ENDPOINT.dataset();
@@ -240,11 +240,10 @@ fn encode_page<R: SyncRecord>(
     }
     let mut output = Vec::new();
     if let (Some(bucket), false) = (&ctx.bucket, page.data.is_empty()) {
-        let batch = R::Row::to_batch(&page.data).map_err(|e| parquet_error(dataset, e))?;
         let open = match file {
             Some(open) => open,
             None => {
-                let writer = PartWriter::new(R::schema(), ctx.options.rows_per_row_group)
+                let writer = PartWriter::new(ctx.options.rows_per_row_group)
                     .map_err(|e| parquet_error(dataset, e))?;
                 let key = part_key(&ctx.run_prefix, dataset, state.parts.len(), &ctx.attempt);
                 file.insert(OpenPart {
@@ -254,7 +253,7 @@ fn encode_page<R: SyncRecord>(
             }
         };
         open.writer
-            .write(&batch)
+            .append(&page.data)
             .map_err(|e| parquet_error(dataset, e))?;
         output = open.writer.take_output();
     }
@@ -300,7 +299,7 @@ pub(super) async fn run_stream<R: SyncRecord>(
         }
     });
 
-    let mut file: Option<OpenPart> = None;
+    let mut file: Option<OpenPart<R::Columns>> = None;
     let result: Result<(), SyncError> = async {
         let mut stop = ctx.stop.subscribe();
         let mut wrote_a_page = false;
@@ -454,12 +453,8 @@ mod tests {
     }
 
     impl ParquetRecord for Boom {
-        fn schema() -> arrow_schema::SchemaRef {
-            Vulnerability::schema()
-        }
-        fn to_batch(_: &[Self]) -> Result<arrow_array::RecordBatch, parquet::errors::ParquetError> {
-            Err(parquet::errors::ParquetError::General("never".into()))
-        }
+        type Columns = <Vulnerability<'static> as ParquetRecord>::Columns;
+        fn append(_: &mut Self::Columns, _: &Self) {}
     }
 
     impl SyncRecord for Boom {

@@ -7,15 +7,16 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StructArray,
-    TimestampMillisecondArray,
+use arrow_array::builder::{
+    ArrayBuilder, BooleanBuilder, Float64Builder, ListBuilder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
+use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -24,12 +25,40 @@ use crate::vanta::model::{Remediation, Scanner, Text, Timestamp, Vulnerability, 
 /// Version of the column layout, recorded in every manifest.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Rows buffered in a part's Arrow builders before the Parquet writer
+/// encodes them: the writer's work per call (levels, page bookkeeping, one
+/// call per column) was paid for every page of 100 records; once per this
+/// many rows it is paid a tenth as often.
+pub const BATCH_ROWS: usize = 1024;
+
+/// The Arrow builders one record type's rows are appended to.
+pub trait Columns: Default + Send {
+    /// The Arrow schema of the batches (and the files).
+    fn schema() -> SchemaRef;
+    /// Rows appended since the last [`Columns::finish`].
+    fn rows(&self) -> usize;
+    /// The rows appended so far as one batch; the builders start over empty.
+    fn finish(&mut self) -> Result<RecordBatch, ParquetError>;
+}
+
 /// A record type that has a Parquet schema.
 pub trait ParquetRecord: Sized {
+    /// The builders its rows are appended to.
+    type Columns: Columns;
     /// The Arrow schema of this record type's files.
-    fn schema() -> SchemaRef;
+    fn schema() -> SchemaRef {
+        Self::Columns::schema()
+    }
+    /// Appends one record as a row.
+    fn append(columns: &mut Self::Columns, record: &Self);
     /// Converts records into one batch of [`Self::schema`].
-    fn to_batch(records: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError>;
+    fn to_batch(records: &[Self]) -> Result<RecordBatch, ParquetError> {
+        let mut columns = Self::Columns::default();
+        for r in records {
+            Self::append(&mut columns, r);
+        }
+        columns.finish()
+    }
 }
 
 fn ts_type() -> DataType {
@@ -97,98 +126,91 @@ fn scanner_fields() -> Fields {
     })
 }
 
-/// A string column, its buffers sized once (collecting grows the values
-/// buffer from 1 KiB by doubling, a copy of the column's text each time).
-fn strings<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRef {
-    let bytes = values.clone().map(|v| v.map_or(0, str::len)).sum();
-    let mut b = StringBuilder::with_capacity(values.size_hint().0, bytes);
-    for v in values {
-        b.append_option(v);
-    }
-    Arc::new(b.finish())
-}
-
-fn timestamps(values: impl Iterator<Item = Option<Timestamp>>) -> ArrayRef {
-    Arc::new(
-        values
-            .map(|t| t.map(|t| t.timestamp_millis()))
-            .collect::<TimestampMillisecondArray>()
-            .with_timezone("UTC"),
-    )
-}
-
-fn floats(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
-    Arc::new(values.collect::<Float64Array>())
-}
-
-fn bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
-    Arc::new(values.collect::<BooleanArray>())
-}
-
-fn string_lists<'a, 'b: 'a>(
-    values: impl Iterator<Item = Option<&'a Vec<Text<'b>>>> + Clone,
-) -> ArrayRef {
-    let (items, bytes) = values.clone().flatten().fold((0, 0), |(n, b), v| {
-        (n + v.len(), b + v.iter().map(|s| s.len()).sum::<usize>())
-    });
-    let mut b = ListBuilder::with_capacity(
-        StringBuilder::with_capacity(items, bytes),
-        values.size_hint().0,
-    );
-    for v in values {
-        match v {
-            Some(items) => {
-                for s in items {
-                    b.values().append_value(&**s);
-                }
-                b.append(true);
-            }
-            None => b.append(false),
-        }
-    }
-    Arc::new(b.finish())
-}
-
-/// A list column of structs, built from each row's optional slice of items.
-fn struct_list<T>(
-    rows: &[Option<&Vec<T>>],
-    fields: Fields,
-    columns: impl Fn(&[&T]) -> Vec<ArrayRef>,
-) -> Result<ArrayRef, parquet::errors::ParquetError> {
-    let items: Vec<&T> = rows
-        .iter()
-        .flat_map(|r| r.iter().flat_map(|v| v.iter()))
-        .collect();
-    let values = StructArray::try_new(fields.clone(), columns(&items), None)
-        .map_err(|e| parquet::errors::ParquetError::General(e.to_string()))?;
-    let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.map_or(0, |v| v.len())));
-    let nulls = NullBuffer::from(rows.iter().map(|r| r.is_some()).collect::<Vec<_>>());
-    let list = ListArray::try_new(
-        list_item(DataType::Struct(fields)),
-        offsets,
-        Arc::new(values),
-        Some(nulls),
-    )
-    .map_err(|e| parquet::errors::ParquetError::General(e.to_string()))?;
-    Ok(Arc::new(list))
-}
-
 /// The value of `cell`, built by `build` the first time only: the schemas
 /// and their nested field lists are a few dozen allocations, and every
-/// page's batch names them.
+/// batch names them.
 fn built_once<T: Clone>(cell: &'static OnceLock<T>, build: impl FnOnce() -> T) -> T {
     cell.get_or_init(build).clone()
 }
 
-fn batch(
-    schema: SchemaRef,
-    columns: Vec<ArrayRef>,
-) -> Result<RecordBatch, parquet::errors::ParquetError> {
-    RecordBatch::try_new(schema, columns)
-        .map_err(|e| parquet::errors::ParquetError::General(e.to_string()))
+fn general(e: arrow_schema::ArrowError) -> ParquetError {
+    ParquetError::General(e.to_string())
 }
 
-impl ParquetRecord for Vulnerability<'_> {
+fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, ParquetError> {
+    RecordBatch::try_new(schema, columns).map_err(general)
+}
+
+fn text(b: &mut StringBuilder, v: Option<&Text<'_>>) {
+    b.append_option(v.map(|t| &**t));
+}
+
+fn time(b: &mut TimestampMillisecondBuilder, v: Option<Timestamp>) {
+    b.append_option(v.map(Timestamp::timestamp_millis));
+}
+
+fn text_list(b: &mut ListBuilder<StringBuilder>, v: Option<&Vec<Text<'_>>>) {
+    match v {
+        Some(items) => {
+            for s in items {
+                b.values().append_value(&**s);
+            }
+            b.append(true);
+        }
+        None => b.append(false),
+    }
+}
+
+fn strings(b: &mut StringBuilder) -> ArrayRef {
+    Arc::new(b.finish())
+}
+
+fn times(b: &mut TimestampMillisecondBuilder) -> ArrayRef {
+    Arc::new(b.finish().with_timezone("UTC"))
+}
+
+fn lists(b: &mut ListBuilder<StringBuilder>) -> ArrayRef {
+    Arc::new(b.finish())
+}
+
+/// Which rows of a struct or list column are present (`None`: all are).
+fn nulls(valid: &mut Vec<bool>) -> Option<NullBuffer> {
+    let valid = std::mem::take(valid);
+    valid.iter().any(|v| !v).then(|| NullBuffer::from(valid))
+}
+
+/// The builders of `vulnerabilities` files.
+#[derive(Default)]
+pub struct VulnerabilityColumns {
+    id: StringBuilder,
+    name: StringBuilder,
+    description: StringBuilder,
+    integration_id: StringBuilder,
+    package_identifier: StringBuilder,
+    vulnerability_type: StringBuilder,
+    target_id: StringBuilder,
+    first_detected_date: TimestampMillisecondBuilder,
+    source_detected_date: TimestampMillisecondBuilder,
+    last_detected_date: TimestampMillisecondBuilder,
+    severity: StringBuilder,
+    cvss_severity_score: Float64Builder,
+    scanner_score: Float64Builder,
+    is_fixable: BooleanBuilder,
+    fixed_version: StringBuilder,
+    remediate_by_date: TimestampMillisecondBuilder,
+    related_vulns: ListBuilder<StringBuilder>,
+    related_urls: ListBuilder<StringBuilder>,
+    external_url: StringBuilder,
+    scan_source: StringBuilder,
+    deactivated: Vec<bool>,
+    deactivated_indefinitely: BooleanBuilder,
+    deactivated_until_date: TimestampMillisecondBuilder,
+    deactivation_reason: StringBuilder,
+    deactivated_on_date: TimestampMillisecondBuilder,
+    deactivated_by: StringBuilder,
+}
+
+impl Columns for VulnerabilityColumns {
     fn schema() -> SchemaRef {
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
         built_once(&SCHEMA, || {
@@ -222,61 +244,112 @@ impl ParquetRecord for Vulnerability<'_> {
         })
     }
 
-    fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
-        let dm: Vec<_> = r.iter().map(|v| v.deactivate_metadata.as_ref()).collect();
+    fn rows(&self) -> usize {
+        self.id.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ParquetError> {
         let deactivate = StructArray::try_new(
             deactivate_fields(),
             vec![
-                bools(
-                    dm.iter()
-                        .map(|d| d.and_then(|d| d.is_vuln_deactivated_indefinitely)),
-                ),
-                timestamps(dm.iter().map(|d| d.and_then(|d| d.deactivated_until_date))),
-                strings(
-                    dm.iter()
-                        .map(|d| d.and_then(|d| d.deactivation_reason.as_deref())),
-                ),
-                timestamps(dm.iter().map(|d| d.and_then(|d| d.deactivated_on_date))),
-                strings(
-                    dm.iter()
-                        .map(|d| d.and_then(|d| d.deactivated_by.as_deref())),
-                ),
+                Arc::new(self.deactivated_indefinitely.finish()),
+                times(&mut self.deactivated_until_date),
+                strings(&mut self.deactivation_reason),
+                times(&mut self.deactivated_on_date),
+                strings(&mut self.deactivated_by),
             ],
-            Some(NullBuffer::from(
-                dm.iter().map(|d| d.is_some()).collect::<Vec<_>>(),
-            )),
+            nulls(&mut self.deactivated),
         )
-        .map_err(|e| parquet::errors::ParquetError::General(e.to_string()))?;
+        .map_err(general)?;
         batch(
             Self::schema(),
             vec![
-                strings(r.iter().map(|v| Some(&*v.id))),
-                strings(r.iter().map(|v| v.name.as_deref())),
-                strings(r.iter().map(|v| v.description.as_deref())),
-                strings(r.iter().map(|v| v.integration_id.as_deref())),
-                strings(r.iter().map(|v| v.package_identifier.as_deref())),
-                strings(r.iter().map(|v| v.vulnerability_type.as_deref())),
-                strings(r.iter().map(|v| v.target_id.as_deref())),
-                timestamps(r.iter().map(|v| v.first_detected_date)),
-                timestamps(r.iter().map(|v| v.source_detected_date)),
-                timestamps(r.iter().map(|v| v.last_detected_date)),
-                strings(r.iter().map(|v| v.severity.as_deref())),
-                floats(r.iter().map(|v| v.cvss_severity_score)),
-                floats(r.iter().map(|v| v.scanner_score)),
-                bools(r.iter().map(|v| v.is_fixable)),
-                strings(r.iter().map(|v| v.fixed_version.as_deref())),
-                timestamps(r.iter().map(|v| v.remediate_by_date)),
-                string_lists(r.iter().map(|v| v.related_vulns.as_ref())),
-                string_lists(r.iter().map(|v| v.related_urls.as_ref())),
-                strings(r.iter().map(|v| v.external_url.as_deref())),
-                strings(r.iter().map(|v| v.scan_source.as_deref())),
+                strings(&mut self.id),
+                strings(&mut self.name),
+                strings(&mut self.description),
+                strings(&mut self.integration_id),
+                strings(&mut self.package_identifier),
+                strings(&mut self.vulnerability_type),
+                strings(&mut self.target_id),
+                times(&mut self.first_detected_date),
+                times(&mut self.source_detected_date),
+                times(&mut self.last_detected_date),
+                strings(&mut self.severity),
+                Arc::new(self.cvss_severity_score.finish()),
+                Arc::new(self.scanner_score.finish()),
+                Arc::new(self.is_fixable.finish()),
+                strings(&mut self.fixed_version),
+                times(&mut self.remediate_by_date),
+                lists(&mut self.related_vulns),
+                lists(&mut self.related_urls),
+                strings(&mut self.external_url),
+                strings(&mut self.scan_source),
                 Arc::new(deactivate),
             ],
         )
     }
 }
 
-impl ParquetRecord for Remediation<'_> {
+impl ParquetRecord for Vulnerability<'_> {
+    type Columns = VulnerabilityColumns;
+
+    fn append(c: &mut VulnerabilityColumns, v: &Self) {
+        c.id.append_value(&*v.id);
+        text(&mut c.name, v.name.as_ref());
+        text(&mut c.description, v.description.as_ref());
+        text(&mut c.integration_id, v.integration_id.as_ref());
+        text(&mut c.package_identifier, v.package_identifier.as_ref());
+        text(&mut c.vulnerability_type, v.vulnerability_type.as_ref());
+        text(&mut c.target_id, v.target_id.as_ref());
+        time(&mut c.first_detected_date, v.first_detected_date);
+        time(&mut c.source_detected_date, v.source_detected_date);
+        time(&mut c.last_detected_date, v.last_detected_date);
+        text(&mut c.severity, v.severity.as_ref());
+        c.cvss_severity_score.append_option(v.cvss_severity_score);
+        c.scanner_score.append_option(v.scanner_score);
+        c.is_fixable.append_option(v.is_fixable);
+        text(&mut c.fixed_version, v.fixed_version.as_ref());
+        time(&mut c.remediate_by_date, v.remediate_by_date);
+        text_list(&mut c.related_vulns, v.related_vulns.as_ref());
+        text_list(&mut c.related_urls, v.related_urls.as_ref());
+        text(&mut c.external_url, v.external_url.as_ref());
+        text(&mut c.scan_source, v.scan_source.as_ref());
+        let d = v.deactivate_metadata.as_ref();
+        c.deactivated.push(d.is_some());
+        c.deactivated_indefinitely
+            .append_option(d.and_then(|d| d.is_vuln_deactivated_indefinitely));
+        time(
+            &mut c.deactivated_until_date,
+            d.and_then(|d| d.deactivated_until_date),
+        );
+        text(
+            &mut c.deactivation_reason,
+            d.and_then(|d| d.deactivation_reason.as_ref()),
+        );
+        time(
+            &mut c.deactivated_on_date,
+            d.and_then(|d| d.deactivated_on_date),
+        );
+        text(
+            &mut c.deactivated_by,
+            d.and_then(|d| d.deactivated_by.as_ref()),
+        );
+    }
+}
+
+/// The builders of `remediations` files.
+#[derive(Default)]
+pub struct RemediationColumns {
+    id: StringBuilder,
+    vulnerability_id: StringBuilder,
+    vulnerable_asset_id: StringBuilder,
+    severity: StringBuilder,
+    detected_date: TimestampMillisecondBuilder,
+    sla_deadline_date: TimestampMillisecondBuilder,
+    remediation_date: TimestampMillisecondBuilder,
+}
+
+impl Columns for RemediationColumns {
     fn schema() -> SchemaRef {
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
         built_once(&SCHEMA, || {
@@ -292,55 +365,164 @@ impl ParquetRecord for Remediation<'_> {
         })
     }
 
-    fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
+    fn rows(&self) -> usize {
+        self.id.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ParquetError> {
         batch(
             Self::schema(),
             vec![
-                strings(r.iter().map(|v| Some(&*v.id))),
-                strings(r.iter().map(|v| v.vulnerability_id.as_deref())),
-                strings(r.iter().map(|v| v.vulnerable_asset_id.as_deref())),
-                strings(r.iter().map(|v| v.severity.as_deref())),
-                timestamps(r.iter().map(|v| v.detected_date)),
-                timestamps(r.iter().map(|v| v.sla_deadline_date)),
-                timestamps(r.iter().map(|v| v.remediation_date)),
+                strings(&mut self.id),
+                strings(&mut self.vulnerability_id),
+                strings(&mut self.vulnerable_asset_id),
+                strings(&mut self.severity),
+                times(&mut self.detected_date),
+                times(&mut self.sla_deadline_date),
+                times(&mut self.remediation_date),
             ],
         )
     }
 }
 
-fn scanner_columns(s: &[&Scanner<'_>]) -> Vec<ArrayRef> {
-    let tags: Vec<_> = s.iter().map(|x| x.asset_tags.as_ref()).collect();
-    let asset_tags = struct_list(&tags, asset_tag_fields(), |t| {
-        vec![
-            strings(t.iter().map(|x| x.key.as_deref())),
-            strings(t.iter().map(|x| x.value.as_deref())),
-        ]
-    })
-    // Both child columns are built from the same items, so lengths agree.
-    .expect("asset tag columns have equal lengths");
-    vec![
-        strings(s.iter().map(|x| x.resource_id.as_deref())),
-        strings(s.iter().map(|x| x.integration_id.as_deref())),
-        strings(s.iter().map(|x| x.image_digest.as_deref())),
-        timestamps(s.iter().map(|x| x.image_pushed_at_date)),
-        string_lists(s.iter().map(|x| x.image_tags.as_ref())),
-        asset_tags,
-        strings(
-            s.iter()
-                .map(|x| x.parent_account_or_organization.as_deref()),
-        ),
-        strings(s.iter().map(|x| x.bios_uuid.as_deref())),
-        string_lists(s.iter().map(|x| x.ipv4s.as_ref())),
-        string_lists(s.iter().map(|x| x.ipv6s.as_ref())),
-        string_lists(s.iter().map(|x| x.mac_addresses.as_ref())),
-        string_lists(s.iter().map(|x| x.hostnames.as_ref())),
-        string_lists(s.iter().map(|x| x.fqdns.as_ref())),
-        string_lists(s.iter().map(|x| x.operating_systems.as_ref())),
-        strings(s.iter().map(|x| x.target_id.as_deref())),
-    ]
+impl ParquetRecord for Remediation<'_> {
+    type Columns = RemediationColumns;
+
+    fn append(c: &mut RemediationColumns, r: &Self) {
+        c.id.append_value(&*r.id);
+        text(&mut c.vulnerability_id, r.vulnerability_id.as_ref());
+        text(&mut c.vulnerable_asset_id, r.vulnerable_asset_id.as_ref());
+        text(&mut c.severity, r.severity.as_ref());
+        time(&mut c.detected_date, r.detected_date);
+        time(&mut c.sla_deadline_date, r.sla_deadline_date);
+        time(&mut c.remediation_date, r.remediation_date);
+    }
 }
 
-impl ParquetRecord for VulnerableAsset<'_> {
+/// The builders of an asset's `scanners` list: one struct item per scanner.
+#[derive(Default)]
+struct ScannerColumns {
+    /// Scanners per asset, and whether the asset's list was present.
+    lengths: Vec<usize>,
+    present: Vec<bool>,
+    resource_id: StringBuilder,
+    integration_id: StringBuilder,
+    image_digest: StringBuilder,
+    image_pushed_at_date: TimestampMillisecondBuilder,
+    image_tags: ListBuilder<StringBuilder>,
+    /// Tags per scanner, whether its list was present, and the tags.
+    tag_lengths: Vec<usize>,
+    tags_present: Vec<bool>,
+    tag_key: StringBuilder,
+    tag_value: StringBuilder,
+    parent_account_or_organization: StringBuilder,
+    bios_uuid: StringBuilder,
+    ipv4s: ListBuilder<StringBuilder>,
+    ipv6s: ListBuilder<StringBuilder>,
+    mac_addresses: ListBuilder<StringBuilder>,
+    hostnames: ListBuilder<StringBuilder>,
+    fqdns: ListBuilder<StringBuilder>,
+    operating_systems: ListBuilder<StringBuilder>,
+    target_id: StringBuilder,
+}
+
+/// A list column of structs from each row's item count, presence and the
+/// items' columns.
+fn struct_list(
+    fields: Fields,
+    lengths: &mut Vec<usize>,
+    present: &mut Vec<bool>,
+    columns: Vec<ArrayRef>,
+) -> Result<ArrayRef, ParquetError> {
+    let values = StructArray::try_new(fields.clone(), columns, None).map_err(general)?;
+    let offsets = OffsetBuffer::from_lengths(std::mem::take(lengths));
+    let list = ListArray::try_new(
+        list_item(DataType::Struct(fields)),
+        offsets,
+        Arc::new(values),
+        nulls(present),
+    )
+    .map_err(general)?;
+    Ok(Arc::new(list))
+}
+
+impl ScannerColumns {
+    fn append(&mut self, scanners: Option<&Vec<Scanner<'_>>>) {
+        self.present.push(scanners.is_some());
+        self.lengths.push(scanners.map_or(0, Vec::len));
+        for s in scanners.into_iter().flatten() {
+            text(&mut self.resource_id, s.resource_id.as_ref());
+            text(&mut self.integration_id, s.integration_id.as_ref());
+            text(&mut self.image_digest, s.image_digest.as_ref());
+            time(&mut self.image_pushed_at_date, s.image_pushed_at_date);
+            text_list(&mut self.image_tags, s.image_tags.as_ref());
+            let tags = s.asset_tags.as_ref();
+            self.tags_present.push(tags.is_some());
+            self.tag_lengths.push(tags.map_or(0, Vec::len));
+            for t in tags.into_iter().flatten() {
+                text(&mut self.tag_key, t.key.as_ref());
+                text(&mut self.tag_value, t.value.as_ref());
+            }
+            text(
+                &mut self.parent_account_or_organization,
+                s.parent_account_or_organization.as_ref(),
+            );
+            text(&mut self.bios_uuid, s.bios_uuid.as_ref());
+            text_list(&mut self.ipv4s, s.ipv4s.as_ref());
+            text_list(&mut self.ipv6s, s.ipv6s.as_ref());
+            text_list(&mut self.mac_addresses, s.mac_addresses.as_ref());
+            text_list(&mut self.hostnames, s.hostnames.as_ref());
+            text_list(&mut self.fqdns, s.fqdns.as_ref());
+            text_list(&mut self.operating_systems, s.operating_systems.as_ref());
+            text(&mut self.target_id, s.target_id.as_ref());
+        }
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ParquetError> {
+        let asset_tags = struct_list(
+            asset_tag_fields(),
+            &mut self.tag_lengths,
+            &mut self.tags_present,
+            vec![strings(&mut self.tag_key), strings(&mut self.tag_value)],
+        )?;
+        let columns = vec![
+            strings(&mut self.resource_id),
+            strings(&mut self.integration_id),
+            strings(&mut self.image_digest),
+            times(&mut self.image_pushed_at_date),
+            lists(&mut self.image_tags),
+            asset_tags,
+            strings(&mut self.parent_account_or_organization),
+            strings(&mut self.bios_uuid),
+            lists(&mut self.ipv4s),
+            lists(&mut self.ipv6s),
+            lists(&mut self.mac_addresses),
+            lists(&mut self.hostnames),
+            lists(&mut self.fqdns),
+            lists(&mut self.operating_systems),
+            strings(&mut self.target_id),
+        ];
+        struct_list(
+            scanner_fields(),
+            &mut self.lengths,
+            &mut self.present,
+            columns,
+        )
+    }
+}
+
+/// The builders of `vulnerable_assets` files.
+#[derive(Default)]
+pub struct AssetColumns {
+    id: StringBuilder,
+    name: StringBuilder,
+    asset_type: StringBuilder,
+    has_been_scanned: BooleanBuilder,
+    image_scan_tag: StringBuilder,
+    scanners: ScannerColumns,
+}
+
+impl Columns for AssetColumns {
     fn schema() -> SchemaRef {
         static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
         built_once(&SCHEMA, || {
@@ -359,19 +541,36 @@ impl ParquetRecord for VulnerableAsset<'_> {
         })
     }
 
-    fn to_batch(r: &[Self]) -> Result<RecordBatch, parquet::errors::ParquetError> {
-        let scanners: Vec<_> = r.iter().map(|a| a.scanners.as_ref()).collect();
+    fn rows(&self) -> usize {
+        self.id.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ParquetError> {
+        let scanners = self.scanners.finish()?;
         batch(
             Self::schema(),
             vec![
-                strings(r.iter().map(|v| Some(&*v.id))),
-                strings(r.iter().map(|v| v.name.as_deref())),
-                strings(r.iter().map(|v| v.asset_type.as_deref())),
-                bools(r.iter().map(|v| v.has_been_scanned)),
-                strings(r.iter().map(|v| v.image_scan_tag.as_deref())),
-                struct_list(&scanners, scanner_fields(), scanner_columns)?,
+                strings(&mut self.id),
+                strings(&mut self.name),
+                strings(&mut self.asset_type),
+                Arc::new(self.has_been_scanned.finish()),
+                strings(&mut self.image_scan_tag),
+                scanners,
             ],
         )
+    }
+}
+
+impl ParquetRecord for VulnerableAsset<'_> {
+    type Columns = AssetColumns;
+
+    fn append(c: &mut AssetColumns, a: &Self) {
+        c.id.append_value(&*a.id);
+        text(&mut c.name, a.name.as_ref());
+        text(&mut c.asset_type, a.asset_type.as_ref());
+        c.has_been_scanned.append_option(a.has_been_scanned);
+        text(&mut c.image_scan_tag, a.image_scan_tag.as_ref());
+        c.scanners.append(a.scanners.as_ref());
     }
 }
 
@@ -416,20 +615,21 @@ const RANGE_COLUMNS: &[&str] = &[
 /// the files are no larger.
 const DATA_PAGE_BYTES: usize = 128 * 1024;
 
-/// One Parquet file being written; encoded bytes are drained as they appear
+/// One Parquet file being written: rows are buffered in Arrow builders
+/// ([`BATCH_ROWS`] at a time) and encoded bytes are drained as they appear,
 /// so the caller can stream them to S3 instead of holding the file.
-pub struct PartWriter {
+pub struct PartWriter<C> {
     writer: ArrowWriter<Vec<u8>>,
+    columns: C,
+    batch_rows: usize,
     rows: u64,
 }
 
-impl PartWriter {
-    /// Starts a snappy-compressed file of `schema` whose row groups hold at
-    /// most `rows_per_row_group` rows.
-    pub fn new(
-        schema: SchemaRef,
-        rows_per_row_group: usize,
-    ) -> Result<Self, parquet::errors::ParquetError> {
+impl<C: Columns> PartWriter<C> {
+    /// Starts a snappy-compressed file whose row groups hold at most
+    /// `rows_per_row_group` rows.
+    pub fn new(rows_per_row_group: usize) -> Result<Self, ParquetError> {
+        let rows_per_row_group = rows_per_row_group.max(1);
         let mut props = WriterProperties::builder()
             // Dictionary encoding pays only for columns with few distinct
             // values; on ids, names, descriptions, URLs and timestamps it
@@ -447,23 +647,45 @@ impl PartWriter {
         let props = props
             .set_compression(Compression::SNAPPY)
             .set_data_page_size_limit(DATA_PAGE_BYTES)
-            .set_max_row_group_row_count(Some(rows_per_row_group.max(1)))
+            .set_max_row_group_row_count(Some(rows_per_row_group))
             .set_created_by(concat!("vanta-vuln-sync ", env!("CARGO_PKG_VERSION")).to_owned())
             .build();
         Ok(Self {
-            writer: ArrowWriter::try_new(Vec::with_capacity(1 << 16), schema, Some(props))?,
+            writer: ArrowWriter::try_new(Vec::with_capacity(1 << 16), C::schema(), Some(props))?,
+            columns: C::default(),
+            batch_rows: BATCH_ROWS.min(rows_per_row_group),
             rows: 0,
         })
     }
 
-    /// Appends a batch; a full row group is encoded and moves to the output.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), parquet::errors::ParquetError> {
-        self.rows += batch.num_rows() as u64;
-        self.writer.write(batch)
+    /// Appends records; once [`BATCH_ROWS`] (or a row group's rows) are
+    /// buffered they are encoded, and a full row group moves to the output.
+    pub fn append<R: ParquetRecord<Columns = C>>(
+        &mut self,
+        records: &[R],
+    ) -> Result<(), ParquetError> {
+        for r in records {
+            R::append(&mut self.columns, r);
+        }
+        self.rows += records.len() as u64;
+        if self.columns.rows() >= self.batch_rows {
+            self.encode_buffered()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered rows to the Parquet writer.
+    fn encode_buffered(&mut self) -> Result<(), ParquetError> {
+        if self.columns.rows() > 0 {
+            let batch = self.columns.finish()?;
+            self.writer.write(&batch)?;
+        }
+        Ok(())
     }
 
     /// Closes the current row group (if it has rows).
-    pub fn flush_row_group(&mut self) -> Result<(), parquet::errors::ParquetError> {
+    pub fn flush_row_group(&mut self) -> Result<(), ParquetError> {
+        self.encode_buffered()?;
         self.writer.flush()
     }
 
@@ -473,18 +695,20 @@ impl PartWriter {
         std::mem::take(self.writer.inner_mut())
     }
 
-    /// Bytes of this file produced so far (drained or not), plus the open row group.
+    /// Bytes of this file encoded so far (drained or not), plus the open row
+    /// group; rows still buffered (fewer than [`BATCH_ROWS`]) are not counted.
     pub fn size(&self) -> usize {
         self.writer.bytes_written() + self.writer.in_progress_size()
     }
 
-    /// Rows written.
+    /// Rows appended.
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
     /// Finishes the file and returns its remaining bytes.
-    pub fn finish(mut self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    pub fn finish(mut self) -> Result<Vec<u8>, ParquetError> {
+        self.encode_buffered()?;
         self.writer.finish()?;
         Ok(std::mem::take(self.writer.inner_mut()))
     }
@@ -493,16 +717,16 @@ impl PartWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Array;
+    use arrow_array::{Array, TimestampMillisecondArray};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::metadata::ColumnChunkMetaData;
     use serde::Deserialize;
     use serde_json::json;
 
     fn roundtrip<R: ParquetRecord>(records: &[R]) -> Vec<RecordBatch> {
-        let mut w = PartWriter::new(R::schema(), 2).unwrap();
+        let mut w = PartWriter::<R::Columns>::new(2).unwrap();
         let mut out = Vec::new();
-        w.write(&R::to_batch(records).unwrap()).unwrap();
+        w.append(records).unwrap();
         out.extend(w.take_output());
         out.extend(w.finish().unwrap());
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out))
@@ -535,13 +759,103 @@ mod tests {
             .unwrap();
         assert_eq!(scanners.value_length(0), 2);
         assert!(scanners.is_null(1));
+        assert!(scanners.is_valid(2) && scanners.value_length(2) == 0);
+        // The nested tag lists: one tag on the first scanner, none (null)
+        // on the second.
+        let items = scanners
+            .values()
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap();
+        let tags = items
+            .column_by_name("assetTags")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
+        assert_eq!(tags.len(), 2);
+        assert!(tags.is_valid(0) && tags.is_null(1));
+        let tag = tags.value(0);
+        let tag = tag.as_any().downcast_ref::<StructArray>().unwrap();
+        let text = |name: &str| {
+            let c = tag.column_by_name(name).unwrap();
+            c.as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap()
+                .value(0)
+                .to_owned()
+        };
+        assert_eq!(
+            (text("key"), text("value")),
+            ("env".to_owned(), "prod".to_owned())
+        );
+        let ipv4s = items.column_by_name("ipv4s").unwrap();
+        assert!(ipv4s.is_valid(0) && ipv4s.is_null(1));
+    }
+
+    #[test]
+    fn rows_buffered_across_pages_reach_the_file_in_order() {
+        let ids: Vec<String> = (0..2_500).map(|i| format!("r{i:04}")).collect();
+        let records: Vec<Remediation> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Remediation {
+                id: Text::from(id.as_str()),
+                vulnerability_id: (i % 3 == 0).then(|| Text::from("v")),
+                vulnerable_asset_id: None,
+                severity: Some(Text::from("LOW")),
+                detected_date: Some(Timestamp::from_millis(i as i64)),
+                sla_deadline_date: None,
+                remediation_date: None,
+            })
+            .collect();
+        let mut w = PartWriter::<RemediationColumns>::new(1_000).unwrap();
+        let mut out = Vec::new();
+        for page in records.chunks(100) {
+            w.append(page).unwrap();
+            out.extend(w.take_output());
+        }
+        assert_eq!(w.rows(), 2_500);
+        // The last 500 rows are still buffered (fewer than a batch):
+        // finishing the file encodes them.
+        out.extend(w.finish().unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out)).unwrap();
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, [1_000, 1_000, 500]);
+        let mut read = Vec::new();
+        let mut detected = Vec::new();
+        let mut with_vulnerability = 0;
+        for b in reader.build().unwrap() {
+            let b = b.unwrap();
+            let id = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap();
+            read.extend(id.iter().map(|v| v.unwrap().to_owned()));
+            with_vulnerability += b.column(1).len() - b.column(1).null_count();
+            let d = b
+                .column(4)
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
+            detected.extend(d.values().iter().copied());
+        }
+        assert_eq!(read, ids);
+        assert_eq!(detected, (0..2_500).collect::<Vec<i64>>());
+        assert_eq!(with_vulnerability, 834);
     }
 
     /// The column chunks of the first row group of a file of `records`, as
     /// the parquet reader reads them from the footer.
     fn written_columns(records: &[Vulnerability]) -> Vec<ColumnChunkMetaData> {
-        let mut w = PartWriter::new(Vulnerability::schema(), 10).unwrap();
-        w.write(&Vulnerability::to_batch(records).unwrap()).unwrap();
+        let mut w = PartWriter::<VulnerabilityColumns>::new(10).unwrap();
+        w.append(records).unwrap();
         let mut out = w.take_output();
         out.extend(w.finish().unwrap());
         let reader =
