@@ -21,7 +21,9 @@
 //!
 //! `cargo bench -p vanta-vuln-sync --bench sync_e2e`
 //! (SYNC_BENCH_VULNS="100000,1000000" to change the sizes;
-//! SYNC_BENCH_BINARY, another build of the function to measure).
+//! SYNC_BENCH_BINARY, another build of the function to measure;
+//! SYNC_BENCH_MEMORY_MB, the memory size the function is told it has:
+//! 1,769 MB by default, the one vCPU it is given).
 
 #[path = "support/local_stack.rs"]
 mod local_stack;
@@ -227,6 +229,7 @@ async fn run(
     let binary = std::env::var_os("SYNC_BENCH_BINARY")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_vanta-vuln-sync").into());
+    let memory_mb = std::env::var("SYNC_BENCH_MEMORY_MB").unwrap_or_else(|_| "1769".into());
     let mut measured = Vec::new();
     let mut result = Value::Null;
     for round in 1..=rounds {
@@ -239,6 +242,10 @@ async fn run(
         let api = RuntimeApi::start("{}".into(), deadline).await;
         let mut cmd = lambda_command(&binary, &api.addr);
         stack.configure(&mut cmd, "bench");
+        // The memory that buys the one CPU the function is given (it sizes
+        // its runtime and its batching by it); SYNC_BENCH_MEMORY_MB to
+        // measure another size's behaviour on the same CPU.
+        cmd.env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &memory_mb);
         if let Some(cpu) = function_cpu {
             // SAFETY: the closure only calls sched_setaffinity, which is
             // async-signal-safe, between fork and exec.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
+use vanta_vuln_sync::engine::SyncOptions;
 use vanta_vuln_sync::handler::Handler;
 
 /// glibc raises its mmap threshold each time a large block is freed, after
@@ -36,7 +37,10 @@ fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn run() -> Result<(), lambda_runtime::Error> {
     vanta_vuln_sync::logging::init_from_env();
-    let handler = Arc::new(Handler::default());
+    // Rows are batched for the Parquet writer throughout when the function
+    // is short of CPU (engine::Batching).
+    let options = SyncOptions::for_vcpus(vanta_vuln_sync::runtime::vcpu_share_of_this_process());
+    let handler = Arc::new(Handler::new(options));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {

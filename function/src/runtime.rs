@@ -15,14 +15,28 @@
 /// Memory that buys one vCPU.
 const MB_PER_VCPU: f64 = 1769.0;
 
+/// The function's share of vCPUs, from its memory size in MB (`None`
+/// without one that is a number: not on Lambda).
+pub fn vcpu_share(memory_mb: Option<&str>) -> Option<f64> {
+    let mb = memory_mb?.trim().parse::<u32>().ok()?;
+    Some(f64::from(mb) / MB_PER_VCPU)
+}
+
+/// [`vcpu_share`] of this process (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+pub fn vcpu_share_of_this_process() -> Option<f64> {
+    vcpu_share(
+        std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .as_deref(),
+    )
+}
+
 /// The CPUs the function can keep busy: its memory's share of vCPUs
 /// (rounded, at least one), at most the processors it may run on
 /// (`available`). Without a memory size (not on Lambda, or a value that is
 /// not a number of MB), the processors it may run on.
 pub fn cpus(memory_mb: Option<&str>, available: usize) -> usize {
-    let share = memory_mb
-        .and_then(|mb| mb.trim().parse::<u32>().ok())
-        .map(|mb| ((f64::from(mb) / MB_PER_VCPU).round() as usize).max(1));
+    let share = vcpu_share(memory_mb).map(|s| (s.round() as usize).max(1));
     share.map_or(available, |s| s.min(available)).max(1)
 }
 
@@ -68,6 +82,14 @@ mod tests {
         assert_eq!(cpus(Some("lots"), 3), 3);
         assert_eq!(cpus(Some(""), 1), 1);
         assert_eq!(cpus(Some("0"), 2), 1);
+    }
+
+    #[test]
+    fn the_vcpu_share_is_memory_over_1769_mb() {
+        assert_eq!(vcpu_share(Some("1769")), Some(1.0));
+        assert!((vcpu_share(Some(" 512 ")).unwrap() - 0.2894).abs() < 1e-3);
+        assert_eq!(vcpu_share(Some("lots")), None);
+        assert_eq!(vcpu_share(None), None);
     }
 
     #[test]

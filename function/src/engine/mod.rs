@@ -45,7 +45,7 @@ use crate::vanta::{Endpoint, VantaClient, VantaError};
 pub use checkpoint::{join_key, Checkpoint, PartFile, StreamState};
 pub use continuation::Continuer;
 pub use errors::SyncError;
-pub use options::SyncOptions;
+pub use options::{Batching, SyncOptions, SHORT_OF_CPU_BELOW};
 pub use outcome::{Counts, Status, SyncOutcome};
 pub use stream::SyncRecord;
 
@@ -146,6 +146,7 @@ impl Engine {
             as_of: cp.as_of,
             options: self.options.clone(),
             stop,
+            running: std::sync::atomic::AtomicUsize::new(0),
         });
         let v = tokio::spawn(run_stream::<Vulnerability>(
             ctx.clone(),

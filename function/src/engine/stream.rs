@@ -2,6 +2,8 @@
 //! page's cursor) ahead of a writer that decodes each page and encodes it
 //! into Parquet part files on S3.
 
+use std::sync::atomic::Ordering;
+
 use super::*;
 
 /// A record type the engine syncs: its endpoint, schema and statistics.
@@ -60,6 +62,34 @@ pub(super) struct StreamCtx {
     pub(super) first_page_by: Option<Instant>,
     /// Set when the checkpoint margin is reached or another stream failed.
     pub(super) stop: tokio::sync::watch::Sender<bool>,
+    /// Streams running now (for [`Batching::WhileStreamsOverlap`]).
+    pub(super) running: std::sync::atomic::AtomicUsize,
+}
+
+impl StreamCtx {
+    /// Whether rows now go to the Parquet writer in batches.
+    fn batching(&self) -> bool {
+        match self.options.batching {
+            Batching::Always => true,
+            Batching::WhileStreamsOverlap => self.running.load(Ordering::Relaxed) > 1,
+        }
+    }
+}
+
+/// Counts a stream as running while it lives.
+struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct OpenPart<C> {
@@ -255,6 +285,11 @@ fn encode_page<R: SyncRecord>(
         open.writer
             .append(&page.data)
             .map_err(|e| parquet_error(dataset, e))?;
+        if !ctx.batching() {
+            open.writer
+                .encode_buffered()
+                .map_err(|e| parquet_error(dataset, e))?;
+        }
         output = open.writer.take_output();
     }
     Ok(Ok(Encoded {
@@ -272,6 +307,7 @@ pub(super) async fn run_stream<R: SyncRecord>(
     if state.done {
         return Ok(state);
     }
+    let _running = Running::start(&ctx.running);
     let dataset = R::ENDPOINT.dataset();
     // The fetcher reads only each page's cursor and asks for the next page
     // at once; the records are decoded here, by the writer, so decoding one
@@ -443,6 +479,43 @@ mod tests {
         assert!(msg.contains("it panicked: owned 7"), "{msg}");
     }
 
+    #[test]
+    fn rows_are_batched_while_streams_overlap_or_always() {
+        let options = crate::vanta::ClientOptions::new(
+            "http://127.0.0.1:9",
+            crate::config::Credentials {
+                client_id: "vci_mock".into(),
+                client_secret: crate::config::Secret::new("vcs_mock"),
+            },
+        );
+        let ctx = |batching| StreamCtx {
+            vanta: Arc::new(VantaClient::new(options.clone()).unwrap()),
+            bucket: None,
+            run_prefix: String::new(),
+            attempt: "t".into(),
+            first_page_by: None,
+            as_of: Utc::now(),
+            options: SyncOptions {
+                batching,
+                ..SyncOptions::default()
+            },
+            stop: tokio::sync::watch::Sender::new(false),
+            running: std::sync::atomic::AtomicUsize::new(0),
+        };
+        let overlap = ctx(Batching::WhileStreamsOverlap);
+        let first = Running::start(&overlap.running);
+        assert!(!overlap.batching(), "one stream alone: page by page");
+        let second = Running::start(&overlap.running);
+        assert!(overlap.batching(), "two streams: batched");
+        drop(first);
+        assert!(!overlap.batching(), "the other one ended");
+        drop(second);
+        assert_eq!(overlap.running.load(Ordering::Relaxed), 0);
+        let always = ctx(Batching::Always);
+        let _alone = Running::start(&always.running);
+        assert!(always.batching());
+    }
+
     /// A record whose parsing panics (the stream decodes the pages).
     struct Boom;
 
@@ -486,6 +559,7 @@ mod tests {
             as_of: Utc::now(),
             options: SyncOptions::default(),
             stop: tokio::sync::watch::Sender::new(false),
+            running: std::sync::atomic::AtomicUsize::new(0),
         });
         let state = StreamState::<()>::default();
         let e = run_stream::<Boom>(ctx.clone(), state).await.unwrap_err();

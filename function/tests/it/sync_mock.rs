@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
-use vanta_vuln_sync::engine::{Status, SyncOptions};
+use vanta_vuln_sync::engine::{Batching, Status, SyncOptions};
 use vanta_vuln_sync::event::SyncEvent;
 use vanta_vuln_sync::handler::metric_set;
 use vanta_vuln_sync::sink::parquet::ParquetRecord;
@@ -165,6 +165,9 @@ async fn checkpoints_lose_and_duplicate_nothing() {
     let options = SyncOptions {
         checkpoint_margin: Duration::ZERO,
         rows_per_row_group: 1_000,
+        // Rows buffered for the writer when a stream stops must still
+        // reach its part file.
+        batching: Batching::Always,
         ..SyncOptions::default()
     };
     let engine = w.engine("vcs_mock", options);
