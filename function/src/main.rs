@@ -29,18 +29,17 @@ fn tune_malloc() {
 
 fn main() -> Result<(), lambda_runtime::Error> {
     tune_malloc();
-    let cpus = vanta_vuln_sync::runtime::cpus_of_this_process();
+    let (cpus, vcpus) = vanta_vuln_sync::runtime::of_this_process();
     vanta_vuln_sync::runtime::build(cpus)
         .map_err(|e| format!("cannot start the async runtime: {e}"))?
-        .block_on(run())
+        .block_on(run(vcpus))
 }
 
-async fn run() -> Result<(), lambda_runtime::Error> {
+/// `vcpus`: the function's share of vCPUs; rows are batched for the Parquet
+/// writer throughout when it is short of CPU (engine::Batching).
+async fn run(vcpus: Option<f64>) -> Result<(), lambda_runtime::Error> {
     vanta_vuln_sync::logging::init_from_env();
-    // Rows are batched for the Parquet writer throughout when the function
-    // is short of CPU (engine::Batching).
-    let options = SyncOptions::for_vcpus(vanta_vuln_sync::runtime::vcpu_share_of_this_process());
-    let handler = Arc::new(Handler::new(options));
+    let handler = Arc::new(Handler::new(SyncOptions::for_vcpus(vcpus)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {

@@ -22,15 +22,6 @@ pub fn vcpu_share(memory_mb: Option<&str>) -> Option<f64> {
     Some(f64::from(mb) / MB_PER_VCPU)
 }
 
-/// [`vcpu_share`] of this process (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
-pub fn vcpu_share_of_this_process() -> Option<f64> {
-    vcpu_share(
-        std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-            .ok()
-            .as_deref(),
-    )
-}
-
 /// The CPUs the function can keep busy: its memory's share of vCPUs
 /// (rounded, at least one), at most the processors it may run on
 /// (`available`). Without a memory size (not on Lambda, or a value that is
@@ -40,12 +31,16 @@ pub fn cpus(memory_mb: Option<&str>, available: usize) -> usize {
     share.map_or(available, |s| s.min(available)).max(1)
 }
 
-/// [`cpus`] of this process: `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and the
-/// processors it may run on.
-pub fn cpus_of_this_process() -> usize {
+/// What this process's memory buys, from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`
+/// read once: the runtime's threads ([`cpus`], at most the processors it
+/// may run on) and its share of vCPUs ([`vcpu_share`]).
+pub fn of_this_process() -> (usize, Option<f64>) {
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
     let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
-    cpus(memory.as_deref(), available)
+    (
+        cpus(memory.as_deref(), available),
+        vcpu_share(memory.as_deref()),
+    )
 }
 
 /// A runtime for `cpus` CPUs: single-threaded for one, multi-threaded with

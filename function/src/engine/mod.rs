@@ -45,7 +45,7 @@ use crate::vanta::{Endpoint, VantaClient, VantaError};
 pub use checkpoint::{join_key, Checkpoint, PartFile, StreamState};
 pub use continuation::Continuer;
 pub use errors::SyncError;
-pub use options::{Batching, SyncOptions, SHORT_OF_CPU_BELOW};
+pub use options::{Batching, SyncOptions};
 pub use outcome::{Counts, Status, SyncOutcome};
 pub use stream::SyncRecord;
 

@@ -685,12 +685,6 @@ impl<C: Columns> PartWriter<C> {
         Ok(())
     }
 
-    /// Closes the current row group (if it has rows).
-    pub fn flush_row_group(&mut self) -> Result<(), ParquetError> {
-        self.encode_buffered()?;
-        self.writer.flush()
-    }
-
     /// Encoded bytes produced since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         // Draining (never writing) the sink keeps the writer's offsets valid.
