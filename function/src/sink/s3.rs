@@ -281,6 +281,14 @@ impl Upload {
 
     /// Appends bytes; sends a part whenever a full one is buffered (after
     /// the previous part's answer: its failure is returned here).
+    ///
+    /// Parts are cut at exactly `part_bytes`, whatever the sizes written,
+    /// and the bytes beyond start the next part. What is left when the
+    /// object finishes is sent only then, after the data's last page, so
+    /// the last part is kept below one part's size: cutting wherever a
+    /// write crossed the size instead left up to a row group more (6.3 MB
+    /// instead of 2.2 MB after the last page of a 100,000-vulnerability
+    /// sync).
     pub async fn write(&mut self, bytes: Vec<u8>) -> Result<(), S3Error> {
         self.size += bytes.len() as u64;
         if self.buffer.is_empty() {
@@ -288,8 +296,17 @@ impl Upload {
         } else {
             self.buffer.extend_from_slice(&bytes);
         }
-        if self.buffer.len() >= self.part_bytes {
-            let part = std::mem::take(&mut self.buffer);
+        while self.buffer.len() >= self.part_bytes {
+            let beyond = &self.buffer[self.part_bytes..];
+            let rest = if beyond.is_empty() {
+                Vec::new()
+            } else {
+                let mut rest = Vec::with_capacity(self.part_bytes.max(beyond.len()));
+                rest.extend_from_slice(beyond);
+                rest
+            };
+            self.buffer.truncate(self.part_bytes);
+            let part = std::mem::replace(&mut self.buffer, rest);
             self.send_part(part).await?;
         }
         Ok(())

@@ -529,6 +529,53 @@ async fn large_part_files_use_multipart_upload() {
     w.emulator.shutdown().await;
 }
 
+/// Parts are cut at exactly the part size whatever the writes' sizes, so
+/// the last part (sent after the data's last page) is never more than one
+/// part. S3's ETag of a multipart object is the MD5 of its parts' MD5s and
+/// their count, so it tells where the parts were cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_cut_at_exactly_the_part_size() {
+    use md5::{Digest, Md5};
+    use vanta_vuln_sync::sink::s3::{Bucket, MIN_PART_BYTES};
+
+    let w = World::with_data(data(1, 1, 1)).await;
+    let bucket = Bucket::new(w.s3.clone(), BUCKET);
+    // Row-group-sized writes that straddle the part boundaries, then one
+    // write larger than two parts.
+    let writes: Vec<Vec<u8>> = (0..9u8)
+        .map(|i| vec![i; 1_400_000])
+        .chain(std::iter::once(
+            (0..2 * MIN_PART_BYTES + 77)
+                .map(|i| (i % 251) as u8)
+                .collect(),
+        ))
+        .collect();
+    let all: Vec<u8> = writes.concat();
+    let key = format!("{PREFIX}/snapshots/x/part-00000-cccccccc.parquet");
+    let mut upload = bucket.upload(key.clone(), MIN_PART_BYTES);
+    for chunk in writes {
+        upload.write(chunk).await.unwrap();
+    }
+    assert_eq!(upload.finish().await.unwrap(), all.len() as u64);
+
+    let parts: Vec<&[u8]> = all.chunks(MIN_PART_BYTES).collect();
+    assert_eq!(parts.len(), 5, "four full parts and the rest");
+    let digests: Vec<u8> = parts.iter().flat_map(Md5::digest).collect();
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let expected = format!("\"{}-{}\"", hex(&Md5::digest(&digests)), parts.len());
+    let head =
+        w.s3.head_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(head.e_tag(), Some(expected.as_str()));
+    assert_eq!(w.get(&key).await.unwrap(), all);
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
+
 /// Checkpoints taken while requests fail and are retried still add up to
 /// exactly the dataset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
