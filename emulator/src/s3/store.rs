@@ -437,6 +437,122 @@ impl Sums {
     }
 }
 
+/// A part named by CompleteMultipartUpload.
+struct ListedPart {
+    number: i32,
+    path: PathBuf,
+    /// The ETag the request gave for it.
+    etag: Option<String>,
+    /// The MD5 recorded when it arrived, with the file's identity then.
+    known: Option<PartDigest>,
+}
+
+/// An object assembled from its parts, with the checksums S3 answers with.
+struct Assembled {
+    /// The whole object's checksum state.
+    full: ChecksumHasher,
+    /// Each part's MD5, in order (the multipart ETag is their MD5).
+    part_md5s: Vec<u8>,
+    /// Each part's checksum, in order, for a composite checksum.
+    part_sums: Vec<u8>,
+    ino: u64,
+    size: u64,
+    modified: SystemTime,
+}
+
+/// Copies `parts` into the file `to` (blocking), hashing as they pass:
+/// the whole object with `full_alg`, each part with `part_alg` when the
+/// checksum is composite, and a part's MD5 only when the one recorded on
+/// arrival is not for the file as it is now. Each part's ETag is checked
+/// and every part but the last must be S3's minimum size.
+fn assemble(
+    parts: &[ListedPart],
+    to: &Path,
+    full_alg: &'static str,
+    part_alg: Option<&'static str>,
+) -> S3Result<Assembled> {
+    use std::io::{Read, Write};
+    let mut file = std::fs::File::create(to).map_err(internal)?;
+    let mut full = hasher_for(full_alg);
+    let mut part_md5s = Vec::with_capacity(parts.len() * 16);
+    let mut part_sums = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.iter().enumerate() {
+        let n = part.number;
+        let mut reader = match std::fs::File::open(&part.path) {
+            Ok(f) => f,
+            Err(e) if is_missing(&e) => {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "Part {n} could not be found. It may not have been uploaded."
+                ))
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let known = match reader.metadata() {
+            Ok(meta) => part
+                .known
+                .filter(|d| PartDigest::of(&meta, d.md5).as_ref() == Some(d)),
+            Err(_) => None,
+        };
+        let mut md5 = known.is_none().then(Md5::new);
+        let mut sum = part_alg.map(hasher_for);
+        let mut size = 0u64;
+        loop {
+            let got = reader.read(&mut buf).map_err(internal)?;
+            if got == 0 {
+                break;
+            }
+            let chunk = &buf[..got];
+            if let Some(md5) = md5.as_mut() {
+                md5.update(chunk);
+            }
+            full.update(chunk);
+            if let Some(s) = sum.as_mut() {
+                s.update(chunk);
+            }
+            file.write_all(chunk).map_err(internal)?;
+            size += got as u64;
+        }
+        let md5 = match md5 {
+            Some(hashed) => hashed.finalize(),
+            None => known.map(|k| k.md5).unwrap_or_default(),
+        };
+        if let Some(etag) = &part.etag {
+            if *etag != hex(&md5) {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "The ETag given for part {n} does not match the uploaded part"
+                ));
+            }
+        }
+        if i != last && size < MIN_PART_SIZE {
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            ));
+        }
+        part_md5s.extend_from_slice(&md5);
+        if let (Some(s), Some(alg)) = (sum, part_alg) {
+            let value = value_of(&s.finalize(), alg).unwrap_or_default();
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .map_err(internal)?;
+            part_sums.extend_from_slice(&raw);
+        }
+    }
+    let meta = file.metadata().map_err(internal)?;
+    Ok(Assembled {
+        full,
+        part_md5s,
+        part_sums,
+        ino: meta.ino(),
+        size: meta.len(),
+        modified: meta.modified().map_err(internal)?,
+    })
+}
+
 /// The per-upload facts `s3s-fs` does not keep: the checksum algorithm and
 /// type CreateMultipartUpload asked for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1796,17 +1912,10 @@ impl S3 for Store {
             _ => ChecksumAlgorithm::CRC64NVME,
         };
 
-        // Assemble the parts into a temporary file, hashing as they pass.
-        let tmp = self.tmp_file();
-        let file = tokio::fs::File::create(&tmp.path).await.map_err(internal)?;
-        let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
-        let mut full = hasher_for(full_alg);
-        let mut part_md5s = Vec::with_capacity(parts.len() * 16);
-        let mut part_sums = Vec::new();
-        let mut buf = vec![0u8; CHUNK];
+        // The parts, in the order given, with the MD5 each had on arrival.
+        let mut listed = Vec::with_capacity(parts.len());
         let mut previous = 0;
-        let last = parts.len() - 1;
-        for (i, part) in parts.iter().enumerate() {
+        for part in &parts {
             let n = part
                 .part_number
                 .ok_or_else(|| s3_error!(MalformedXML, "A part has no PartNumber"))?;
@@ -1818,83 +1927,41 @@ impl S3 for Store {
             }
             previous = n;
             let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
-            let mut reader = match tokio::fs::File::open(&path).await {
-                Ok(f) => f,
-                Err(e) if is_missing(&e) => {
-                    return Err(s3_error!(
-                        InvalidPart,
-                        "Part {n} could not be found. It may not have been uploaded."
-                    ))
-                }
-                Err(e) => return Err(internal(e)),
-            };
-            // The MD5 recorded when the part arrived, if the file is still
-            // the one it was computed from; otherwise it is hashed here.
-            let known = match reader.metadata().await {
-                Ok(meta) => self
-                    .part_md5s
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(&path)
-                    .copied()
-                    .filter(|d| PartDigest::of(&meta, d.md5).as_ref() == Some(d)),
-                Err(_) => None,
-            };
-            let mut md5 = known.is_none().then(Md5::new);
-            let mut sum = algorithm.filter(|_| composite).map(hasher_for);
-            let mut size = 0u64;
-            loop {
-                let got = reader.read(&mut buf).await.map_err(internal)?;
-                if got == 0 {
-                    break;
-                }
-                let chunk = &buf[..got];
-                if let Some(md5) = md5.as_mut() {
-                    md5.update(chunk);
-                }
-                full.update(chunk);
-                if let Some(s) = sum.as_mut() {
-                    s.update(chunk);
-                }
-                writer.write_all(chunk).await.map_err(internal)?;
-                size += got as u64;
-            }
-            let md5 = match md5 {
-                Some(hashed) => hashed.finalize(),
-                None => known.map(|k| k.md5).unwrap_or_default(),
-            };
-            if let Some(etag) = &part.e_tag {
-                if etag.value() != hex(&md5) {
-                    return Err(s3_error!(
-                        InvalidPart,
-                        "The ETag given for part {n} does not match the uploaded part"
-                    ));
-                }
-            }
-            if i != last && size < MIN_PART_SIZE {
-                return Err(s3_error!(
-                    EntityTooSmall,
-                    "Your proposed upload is smaller than the minimum allowed object size."
-                ));
-            }
-            part_md5s.extend_from_slice(&md5);
-            if let (Some(s), Some(alg)) = (sum, algorithm) {
-                let value = value_of(&s.finalize(), alg).unwrap_or_default();
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(value)
-                    .map_err(internal)?;
-                part_sums.extend_from_slice(&raw);
-            }
+            let known = self
+                .part_md5s
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&path)
+                .copied();
+            listed.push(ListedPart {
+                number: n,
+                path,
+                etag: part.e_tag.as_ref().map(|e| e.value().to_owned()),
+                known,
+            });
         }
-        writer.flush().await.map_err(internal)?;
-        let file = writer.into_inner();
-        let meta = file.metadata().await.map_err(internal)?;
-        drop(file);
+        // Assembled in one blocking task: a task for each 256 KiB read and
+        // write was most of the 20 ms a 13 MB object's completion took.
+        let tmp = self.tmp_file();
+        let to = tmp.path.clone();
+        let part_alg = algorithm.filter(|_| composite);
+        let assembled =
+            tokio::task::spawn_blocking(move || assemble(&listed, &to, full_alg, part_alg))
+                .await
+                .map_err(internal)??;
+        let Assembled {
+            full,
+            part_md5s,
+            part_sums,
+            ino,
+            size,
+            modified,
+        } = assembled;
         let staged = Staged {
             tmp,
-            ino: meta.ino(),
-            size: meta.len(),
-            modified: meta.modified().map_err(internal)?,
+            ino,
+            size,
+            modified,
         };
 
         let count = parts.len();
