@@ -464,3 +464,125 @@ async fn a_killed_attempt_leaves_nothing_in_the_snapshot() {
     w.vanta.shutdown().await;
     w.emulator.shutdown().await;
 }
+
+/// Answers 500 InternalError to every PUT whose URI contains `fail` (an S3
+/// that keeps failing one key) and hands every other request to the SDK's
+/// HTTP client.
+#[derive(Debug, Clone)]
+struct FailingPuts {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    fail: String,
+}
+
+#[derive(Debug)]
+struct FailingPutsConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    fail: String,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for FailingPutsConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        if request.method() == "PUT" && request.uri().contains(&self.fail) {
+            let body = "<Error><Code>InternalError</Code><Message>injected</Message></Error>";
+            let response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                500.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(body),
+            );
+            return aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response));
+        }
+        self.inner.call(request)
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for FailingPuts {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(FailingPutsConnector {
+            inner: self.inner.http_connector(settings, components),
+            fail: self.fail.clone(),
+        })
+    }
+}
+
+/// The symlink files go up together after the manifest (the commit
+/// point); when one of them cannot be written the run fails and
+/// `latest.json` does not move: no reader is sent to a snapshot a table
+/// cannot read. The event's next delivery syncs again and publishes its
+/// own snapshot, exact, in every table and in `latest.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_that_cannot_be_written_keeps_latest_where_it_was() {
+    use aws_smithy_http_client::tls;
+    use vanta_vuln_sync::sink::s3::Bucket;
+
+    let w = World::with_data(data(3_000, 1_000, 150)).await;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https();
+    let failing =
+        w.s3.config()
+            .to_builder()
+            .http_client(FailingPuts {
+                inner: http,
+                fail: "/remediations/symlink.txt".into(),
+            })
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+    let engine = Engine::new(
+        w.client("vcs_mock"),
+        Bucket::new(aws_sdk_s3::Client::from_conf(failing), BUCKET),
+        PREFIX,
+        options(),
+    );
+    let (continuer, _queue) = Continuer::collector();
+    let event = event_at(w.data.now);
+    let e = engine.run(&event, None, &continuer).await.unwrap_err();
+    assert!(e.to_string().contains("symlink.txt"), "{e}");
+    assert!(
+        w.get(&format!("{PREFIX}/latest.json")).await.is_none(),
+        "latest.json moved before every table could read the snapshot"
+    );
+    let keys = w.keys().await;
+    let manifests: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.ends_with("_manifest.json"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "the run was committed: {keys:?}");
+    assert!(!keys
+        .iter()
+        .any(|k| k.ends_with("/remediations/symlink.txt")));
+
+    let failed_run = manifests[0]
+        .trim_end_matches("_manifest.json")
+        .rsplit("run=")
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+
+    // The event is delivered again (Lambda's retry of a failed invocation):
+    // a new run, whose snapshot every table and `latest.json` then name.
+    // The failed run's snapshot stays unpublished: no table lists it.
+    let again = w.engine("vcs_mock", options());
+    let outcome = again.run(&event, None, &continuer).await.unwrap();
+    assert_eq!(outcome.status, Status::Complete);
+    assert_ne!(outcome.run_id, failed_run);
+    assert_exact(&w, &outcome.run_id).await;
+    let latest = w.get_json(&format!("{PREFIX}/latest.json")).await;
+    assert_eq!(latest["runId"], outcome.run_id.as_str());
+    let after = w.keys().await;
+    let unpublished: Vec<&String> = after
+        .iter()
+        .filter(|k| k.contains("/symlinks/") && k.contains(&failed_run))
+        .collect();
+    assert!(unpublished.is_empty(), "{unpublished:?}");
+    w.vanta.shutdown().await;
+    w.emulator.shutdown().await;
+}
