@@ -872,3 +872,55 @@ async fn listings_carry_every_member_s3_writes() {
     );
     emu.shutdown().await;
 }
+
+/// A part is hashed with the checksum its request names, whether in a
+/// header or as a trailer announced by `x-amz-trailer` (the SDK's
+/// aws-chunked body without a payload signature), and answered with it; a
+/// part with neither gets no checksum in its answer.
+#[tokio::test]
+async fn a_part_is_answered_with_the_checksum_its_request_names() {
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let s3 = client(&emu).await;
+    s3.create_bucket().bucket("sums").send().await.unwrap();
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let body = b"the part's bytes".repeat(1000);
+    let crc32c = {
+        let mut h = s3s::crypto::Crc32c::default();
+        s3s::crypto::Checksum::update(&mut h, &body);
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            s3s::crypto::Checksum::finalize(h),
+        )
+    };
+    for (number, unsigned) in [(1, false), (2, true)] {
+        let req = s3
+            .upload_part()
+            .bucket("sums")
+            .key("k")
+            .upload_id(id)
+            .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .body(ByteStream::from(body.clone()));
+        let out = if unsigned {
+            req.customize().disable_payload_signing().send().await
+        } else {
+            req.send().await
+        }
+        .unwrap();
+        assert_eq!(
+            out.checksum_crc32_c(),
+            Some(crc32c.as_str()),
+            "part {number}"
+        );
+        assert_eq!(out.checksum_crc64_nvme(), None, "part {number}");
+    }
+    emu.shutdown().await;
+}
